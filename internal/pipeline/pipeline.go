@@ -1,0 +1,100 @@
+// Package pipeline turns GitLab CI's predefined variables into a pipeline
+// event and the Russian status line Derrick posts to the team's chat.
+package pipeline
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Status is the pipeline state a notification reports.
+type Status string
+
+// The three states, as the notifier's argument names them.
+const (
+	Created Status = "created"
+	Success Status = "success"
+	Failed  Status = "failed"
+)
+
+// Statuses lists the accepted status words in the order they happen.
+var Statuses = []Status{Created, Success, Failed}
+
+// ParseStatus accepts exactly one of the three status words.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range Statuses {
+		if s == string(st) {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("unknown status %q: must be one of %s", s, strings.Join(statusWords(), ", "))
+}
+
+func statusWords() []string {
+	words := make([]string, len(Statuses))
+	for i, st := range Statuses {
+		words[i] = string(st)
+	}
+	return words
+}
+
+// Russian is the text of each status in the message.
+var Russian = map[Status]string{
+	Created: "создан",
+	Success: "завершен успешно",
+	Failed:  "завершен неуспешно",
+}
+
+// Event is one pipeline state change.
+type Event struct {
+	PipelineID int64     // CI_PIPELINE_ID
+	CreatedAt  time.Time // CI_PIPELINE_CREATED_AT
+	Ref        string    // CI_COMMIT_REF_NAME: the branch (or tag) name, unchanged
+	Status     Status
+}
+
+// The GitLab CI variables an Event is read from.
+const (
+	VarPipelineID = "CI_PIPELINE_ID"
+	VarCreatedAt  = "CI_PIPELINE_CREATED_AT"
+	VarRef        = "CI_COMMIT_REF_NAME"
+)
+
+// FromEnv reads the event from GitLab CI's variables through getenv. Each
+// error names the variable and what it accepts.
+func FromEnv(getenv func(string) string, status Status) (Event, error) {
+	ev := Event{Status: status}
+	id := strings.TrimSpace(getenv(VarPipelineID))
+	if id == "" {
+		return ev, fmt.Errorf("%s is not set: run inside a GitLab CI job or set it to the pipeline's numeric id", VarPipelineID)
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return ev, fmt.Errorf("%s must be a positive integer, got %q", VarPipelineID, id)
+	}
+	ev.PipelineID = n
+	created := strings.TrimSpace(getenv(VarCreatedAt))
+	if created == "" {
+		return ev, fmt.Errorf("%s is not set: run inside a GitLab CI job or set it to an ISO 8601 time such as 2026-11-26T04:00:36Z", VarCreatedAt)
+	}
+	if ev.CreatedAt, err = time.Parse(time.RFC3339, created); err != nil {
+		return ev, fmt.Errorf("%s must be an ISO 8601 time such as 2026-11-26T04:00:36Z or 2026-11-26T07:00:36+03:00, got %q", VarCreatedAt, created)
+	}
+	ev.Ref = getenv(VarRef)
+	if strings.TrimSpace(ev.Ref) == "" {
+		return ev, fmt.Errorf("%s is not set: run inside a GitLab CI job or set it to the branch name", VarRef)
+	}
+	return ev, nil
+}
+
+// Message renders the event as
+//
+//	Пайплайн {id} {start time} {branch} {status}
+//
+// with the start time shown in loc with the Go time layout.
+func Message(ev Event, loc *time.Location, layout string) string {
+	return fmt.Sprintf("Пайплайн %d %s %s %s",
+		ev.PipelineID, ev.CreatedAt.In(loc).Format(layout), ev.Ref, Russian[ev.Status])
+}

@@ -1,0 +1,23 @@
+// Command notifier posts a GitLab pipeline's state to a Telegram chat:
+//
+//	Пайплайн {id} {start time} {branch} {создан | завершен успешно | завершен неуспешно}
+//
+// See internal/notify for the behaviour and `notifier --help` for usage.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // NOTIFY_TZ must work on scratch, which has no zoneinfo
+
+	"gitlab.com/derrick-kit/derrick/internal/notify"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := notify.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
