@@ -59,7 +59,7 @@ func TestSplitHTML(t *testing.T) {
 
 func TestSplitTelegramLimit(t *testing.T) {
 	line := strings.Repeat("ж", 99) + "\n" // 100 units
-	text := strings.Repeat(line, 100)       // 10,000 units
+	text := strings.Repeat(line, 100)      // 10,000 units
 	chunks := Split(text, MaxMessageLength)
 	if len(chunks) != 3 {
 		t.Fatalf("got %d chunks, want 3", len(chunks))
