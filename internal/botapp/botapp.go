@@ -1,0 +1,175 @@
+// Package botapp wires the ChatOps bot together: Telegram client, poll loop,
+// command core, Kubernetes, registry and the operational HTTP endpoints.
+package botapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/PaulSonOfLars/gotgbot/v2"
+	"k8s.io/client-go/kubernetes"
+
+	"gitlab.com/derrick-kit/derrick/internal/botconfig"
+	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/opshttp"
+	"gitlab.com/derrick-kit/derrick/internal/registry"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/tgbot"
+)
+
+// Deps replace the real Kubernetes client or registry (the demo does).
+type Deps struct {
+	Kube     kubernetes.Interface
+	Registry registry.Lister
+	// Listening, when set, is told the address of the HTTP endpoints.
+	Listening func(addr string)
+}
+
+// Run serves the bot until ctx ends. It returns an error the operator must
+// act on: an unusable configuration, a rejected token, a port in use.
+func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps) error {
+	kube := deps.Kube
+	if kube == nil {
+		rc, err := cluster.Config(cfg.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		if kube, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+	}
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = "default"
+		if podNS, ok := cluster.NamespaceFromServiceAccount(); ok {
+			ns = podNS
+		}
+	}
+	kc := cluster.New(kube, cluster.Target{Namespace: ns, Deployment: cfg.Deployment, Container: cfg.Container})
+
+	reg := deps.Registry
+	if reg == nil {
+		var err error
+		if reg, err = newRegistry(cfg); err != nil {
+			return err
+		}
+	}
+
+	metrics := opshttp.NewMetrics()
+	retry := telegram.DefaultRetry
+	retry.Max = 5 * time.Second
+	client := tgbot.NewClient(cfg.APIURL, cfg.Token, retry, metrics)
+	bot, err := gotgbot.NewBot(cfg.Token, &gotgbot.BotOpts{BotClient: client, DisableTokenCheck: true})
+	if err != nil {
+		return fmt.Errorf("telegram bot: %w", err)
+	}
+	if err := hello(ctx, bot, log); err != nil {
+		return err
+	}
+
+	core := chatops.New(cfg.Core, kc, reg, log, ns, cfg.Deployment)
+	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
+		OnResult: func(r chatops.Result, d time.Duration) {
+			if r.Outcome != "ignored" {
+				metrics.Command(r.Command, r.Outcome, d)
+			}
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("BOT_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	if deps.Listening != nil {
+		deps.Listening(ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler: opshttp.Handler(metrics, opshttp.Checks{
+			Live: func() error {
+				if since := time.Since(poller.LastProgress()); since > 3*time.Minute {
+					return fmt.Errorf("no successful poll of Telegram for %s", since.Round(time.Second))
+				}
+				return nil
+			},
+			Ready: func(ctx context.Context) error {
+				if _, err := bot.GetMeWithContext(ctx, nil); err != nil {
+					return fmt.Errorf("telegram: %w", err)
+				}
+				return kc.Ping(ctx)
+			},
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
+		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
+		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers))
+	err = poller.Run(ctx)
+	log.Info("bot stopped")
+	return err
+}
+
+// hello checks the token with getMe (retrying while Telegram is
+// unreachable), clears a webhook that would make polling fail with 409, and
+// publishes the command menu.
+func hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
+	for attempt := 1; ; attempt++ {
+		me, err := bot.GetMeWithContext(ctx, nil)
+		if err == nil {
+			bot.User = *me
+			break
+		}
+		if telegram.IsAPIError(err, 401) || telegram.IsAPIError(err, 404) {
+			return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
+		}
+		wait := min(time.Duration(attempt)*2*time.Second, 30*time.Second)
+		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	if _, err := bot.DeleteWebhookWithContext(ctx, nil); err != nil {
+		log.Warn("could not delete a webhook; polling may get 409", "error", err)
+	}
+	for _, lang := range chatops.Languages() {
+		var cmds []gotgbot.BotCommand
+		for _, item := range chatops.Menu(lang) {
+			cmds = append(cmds, gotgbot.BotCommand{Command: item.Command, Description: item.Description})
+		}
+		opts := &gotgbot.SetMyCommandsOpts{}
+		if lang != "ru" {
+			opts.LanguageCode = lang
+		}
+		if _, err := bot.SetMyCommandsWithContext(ctx, cmds, opts); err != nil {
+			log.Warn("could not publish the command menu", "lang", lang, "error", err)
+		}
+	}
+	return nil
+}
+
+func newRegistry(cfg botconfig.Config) (registry.Lister, error) {
+	switch cfg.Source {
+	case "oci":
+		return registry.NewOCI(cfg.OCI)
+	default:
+		return registry.NewGitLab(cfg.GitLab)
+	}
+}

@@ -1,0 +1,188 @@
+// Package botconfig reads the ChatOps bot's configuration from the
+// environment once, at start-up, and refuses bad values with the variable's
+// name and what it accepts.
+package botconfig
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/registry"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
+)
+
+// Config is everything the bot reads from its environment.
+type Config struct {
+	Token      string // TELEGRAM_BOT_TOKEN
+	APIURL     string // TELEGRAM_API_URL
+	Kubeconfig string // KUBECONFIG; "" = in-cluster
+	Namespace  string // APP_NAMESPACE; "" = the pod's namespace or "default"
+	Deployment string // APP_DEPLOYMENT
+	Container  string // APP_CONTAINER; "" = the first container
+	Source     string // REGISTRY_SOURCE: gitlab or oci
+	GitLab     registry.GitLabConfig
+	OCI        registry.OCIConfig
+	DeployVia  string // DEPLOY_VIA
+	HTTPAddr   string // BOT_HTTP_ADDR
+	Core       chatops.Config
+}
+
+// Accepted values of the enumerations.
+var (
+	Sources   = []string{"gitlab", "oci"}
+	DeployVia = []string{"kubernetes"}
+)
+
+// Load reads the configuration through getenv and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	c := Config{
+		Token:      env("TELEGRAM_BOT_TOKEN"),
+		APIURL:     or(env("TELEGRAM_API_URL"), telegram.DefaultAPIURL),
+		Kubeconfig: env("KUBECONFIG"),
+		Namespace:  env("APP_NAMESPACE"),
+		Deployment: or(env("APP_DEPLOYMENT"), "oil-refinery-application"),
+		Container:  env("APP_CONTAINER"),
+		Source:     env("REGISTRY_SOURCE"),
+		DeployVia:  or(env("DEPLOY_VIA"), "kubernetes"),
+		HTTPAddr:   or(env("BOT_HTTP_ADDR"), ":8080"),
+		GitLab: registry.GitLabConfig{
+			URL: env("GITLAB_URL"), Token: env("GITLAB_TOKEN"), Project: env("GITLAB_PROJECT"),
+			Repository: env("REGISTRY_IMAGE"),
+		},
+		OCI: registry.OCIConfig{
+			Image: env("REGISTRY_IMAGE"), Username: env("REGISTRY_USERNAME"), Password: getenv("REGISTRY_PASSWORD"),
+		},
+		Core: chatops.Config{
+			Lang:          or(env("BOT_LANG"), "ru"),
+			RegistryImage: env("REGISTRY_IMAGE"),
+		},
+	}
+	var err error
+	if c.Token == "" {
+		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is not set: give the bot token from @BotFather")
+	}
+	if strings.ContainsAny(c.Token, " /?#\t\n") {
+		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is malformed: a token looks like 123456:ABC-DEF… with no spaces or slashes")
+	}
+	if u, perr := url.Parse(c.APIURL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("TELEGRAM_API_URL must be an http:// or https:// URL such as %s, got %q", telegram.DefaultAPIURL, c.APIURL)
+	}
+	if c.Core.Operators, err = userIDs("CHATOPS_OPERATORS", env("CHATOPS_OPERATORS")); err != nil {
+		return c, err
+	}
+	if c.Core.Viewers, err = userIDs("CHATOPS_VIEWERS", env("CHATOPS_VIEWERS")); err != nil {
+		return c, err
+	}
+	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 {
+		return c, fmt.Errorf("neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321")
+	}
+	if v := env("CHATOPS_AUDIT_CHAT_ID"); v != "" {
+		if c.Core.AuditChatID, err = strconv.ParseInt(v, 10, 64); err != nil || c.Core.AuditChatID == 0 {
+			return c, fmt.Errorf("CHATOPS_AUDIT_CHAT_ID must be a numeric chat id such as -1001234567890, got %q", v)
+		}
+	}
+	if !slices.Contains(chatops.Languages(), c.Core.Lang) {
+		return c, fmt.Errorf("BOT_LANG must be one of %s, got %q", strings.Join(chatops.Languages(), ", "), c.Core.Lang)
+	}
+	if c.Source == "" {
+		return c, fmt.Errorf("REGISTRY_SOURCE is not set: it must be gitlab (GITLAB_URL, GITLAB_TOKEN, GITLAB_PROJECT) or oci (REGISTRY_IMAGE)")
+	}
+	if !slices.Contains(Sources, c.Source) {
+		return c, fmt.Errorf("REGISTRY_SOURCE must be one of %s, got %q", strings.Join(Sources, ", "), c.Source)
+	}
+	if !slices.Contains(DeployVia, c.DeployVia) {
+		return c, fmt.Errorf("DEPLOY_VIA must be one of %s, got %q (argocd is planned)", strings.Join(DeployVia, ", "), c.DeployVia)
+	}
+	if c.OCI.Insecure, err = boolean("REGISTRY_INSECURE", env("REGISTRY_INSECURE")); err != nil {
+		return c, err
+	}
+	switch c.Source {
+	case "oci":
+		if c.OCI.Image == "" {
+			return c, fmt.Errorf("REGISTRY_IMAGE is not set: REGISTRY_SOURCE=oci needs the image reference without tag, such as registry.example.com/oil/app")
+		}
+		err = c.OCI.Validate()
+	case "gitlab":
+		err = c.GitLab.Validate()
+	}
+	if err != nil {
+		return c, err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return c, fmt.Errorf("BOT_HTTP_ADDR must be host:port or :port such as :8080, got %q", c.HTTPAddr)
+	}
+	n, err := intIn("BOT_MAX_REPLICAS", env("BOT_MAX_REPLICAS"), chatops.DefaultMaxReplicas, 0, 1000)
+	if err != nil {
+		return c, err
+	}
+	c.Core.MaxReplicas = int32(n)
+	if c.Core.MaxCommandAge, err = duration("BOT_MAX_COMMAND_AGE", env("BOT_MAX_COMMAND_AGE"), chatops.DefaultMaxCommandAge); err != nil {
+		return c, err
+	}
+	if c.Core.RolloutTimeout, err = duration("BOT_ROLLOUT_TIMEOUT", env("BOT_ROLLOUT_TIMEOUT"), chatops.DefaultRolloutTimeout); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func userIDs(name, v string) ([]int64, error) {
+	var ids []int64
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("%s must be comma-separated numeric Telegram user ids such as 123456789,987654321, got %q (usernames are not accepted: they can change hands)", name, f)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func boolean(name, v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s must be true or false, got %q", name, v)
+	}
+	return b, nil
+}
+
+func intIn(name, v string, def, lo, hi int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be a whole number from %d to %d, got %q", name, lo, hi, v)
+	}
+	return n, nil
+}
+
+func duration(name, v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive Go duration such as 2m or 90s, got %q", name, v)
+	}
+	return d, nil
+}

@@ -1,0 +1,293 @@
+// Package chatops is the ChatOps bot's core: it parses a chat command,
+// decides whether this user may run it, runs it against the cluster and the
+// registry, and renders the reply as Telegram HTML. It knows nothing of the
+// Telegram client: an adapter turns updates into Input and implements
+// Responder.
+package chatops
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/registry"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
+)
+
+// Input is one message addressed to the bot.
+type Input struct {
+	UserID   int64
+	Username string
+	ChatID   int64
+	Private  bool      // a direct message, not a group
+	Text     string    // as typed, e.g. "/deploy@oil_bot 0.10.5"
+	Sent     time.Time // when Telegram says the user sent it
+}
+
+// Responder delivers the bot's answers to the chat the Input came from.
+type Responder interface {
+	// Send posts an HTML message and returns its id.
+	Send(ctx context.Context, html string) (int64, error)
+	// Edit replaces the text of a message sent earlier.
+	Edit(ctx context.Context, messageID int64, html string) error
+	// SendDocument posts a file with an HTML caption.
+	SendDocument(ctx context.Context, name string, content []byte, caption string) error
+	// Announce posts an HTML message to another chat (the audit chat).
+	Announce(ctx context.Context, chatID int64, html string) error
+}
+
+// Cluster is what the bot does to Kubernetes.
+type Cluster interface {
+	Nodes(ctx context.Context) ([]cluster.Node, error)
+	SetSchedulable(ctx context.Context, node string, schedulable bool) (changed bool, err error)
+	Pods(ctx context.Context) ([]cluster.Pod, error)
+	Logs(ctx context.Context, pod string, lines int64) ([]string, error)
+	Deployment(ctx context.Context) (cluster.Deployment, error)
+	Scale(ctx context.Context, replicas int32) (prev int32, err error)
+	SetImage(ctx context.Context, image string) (prev string, err error)
+	WaitRollout(ctx context.Context, every time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error)
+}
+
+var _ Cluster = (*cluster.Client)(nil)
+
+// Role is what a user may do.
+type Role int
+
+// Roles, from least to most.
+const (
+	Stranger Role = iota
+	Viewer
+	Operator
+)
+
+func (r Role) String() string {
+	return [...]string{"stranger", "viewer", "operator"}[r]
+}
+
+// Config is the core's configuration; the bot's main reads it from the
+// environment and validates it.
+type Config struct {
+	Operators, Viewers []int64 // numeric Telegram user ids
+	Lang               string  // "ru" (default) or "en"
+	MaxCommandAge      time.Duration
+	MaxReplicas        int32
+	RolloutTimeout     time.Duration
+	ProgressEvery      time.Duration // how often the rollout message may be edited
+	RegistryImage      string        // repository /deploy sets; "" keeps the container's
+	AuditChatID        int64         // 0: no audit chat
+	LogLines           int64         // /get_logs tail
+	MaxMessages        int           // longer replies become a document
+}
+
+// Defaults of the optional settings.
+const (
+	DefaultMaxCommandAge  = 2 * time.Minute
+	DefaultMaxReplicas    = 10
+	DefaultRolloutTimeout = 5 * time.Minute
+	DefaultProgressEvery  = time.Second
+	DefaultLogLines       = 30
+	DefaultMaxMessages    = 4
+)
+
+// Core runs chat commands. It is safe for concurrent use: the adapter may
+// handle several updates at once.
+type Core struct {
+	cfg      Config
+	t        *texts
+	cluster  Cluster
+	registry registry.Lister
+	log      *slog.Logger
+	now      func() time.Time
+	target   string // "namespace/deployment", for texts
+	ns, name string
+}
+
+// New returns a Core. ns and deployment name the application, for texts.
+func New(cfg Config, c Cluster, reg registry.Lister, log *slog.Logger, ns, deployment string) *Core {
+	if cfg.MaxCommandAge <= 0 {
+		cfg.MaxCommandAge = DefaultMaxCommandAge
+	}
+	if cfg.RolloutTimeout <= 0 {
+		cfg.RolloutTimeout = DefaultRolloutTimeout
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = DefaultProgressEvery
+	}
+	if cfg.LogLines <= 0 {
+		cfg.LogLines = DefaultLogLines
+	}
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = DefaultMaxMessages
+	}
+	t := languages[cfg.Lang]
+	if t == nil {
+		t = &ru
+	}
+	return &Core{cfg: cfg, t: t, cluster: c, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
+}
+
+// RoleOf decides by numeric user id only; usernames can change hands.
+func (c *Core) RoleOf(userID int64) Role {
+	switch {
+	case slices.Contains(c.cfg.Operators, userID):
+		return Operator
+	case slices.Contains(c.cfg.Viewers, userID):
+		return Viewer
+	}
+	return Stranger
+}
+
+// Outcomes recorded in the audit log and metrics.
+const (
+	outcomeOK      = "ok"
+	outcomeNoop    = "noop"    // valid, nothing needed doing
+	outcomeRefused = "refused" // not allowed for this user
+	outcomeInvalid = "invalid" // bad arguments, unknown command or object
+	outcomeStale   = "stale"   // older than BOT_MAX_COMMAND_AGE
+	outcomeError   = "error"   // the cluster or registry failed
+	outcomeIgnored = "ignored" // not for this bot
+)
+
+// Result says what Handle did, for metrics.
+type Result struct {
+	Command string // without slash; "" when the text was no command
+	Outcome string
+	// Follow, when set, is work the command left to go on in the
+	// background (a /deploy watching its rollout and editing its message).
+	// The adapter runs it outside the chat's queue, so the operator can
+	// keep issuing commands meanwhile, and waits for it at shutdown.
+	Follow func(ctx context.Context)
+}
+
+// Handle runs one message and answers it through out. It returns what was
+// done; failures to answer are logged, never retried here (the Responder
+// retries what is safe to retry).
+func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername string) Result {
+	name, args, ok := parseCommand(in.Text, botUsername)
+	if !ok {
+		if in.Private && name == "" {
+			c.reply(ctx, out, c.t.NotCommand)
+			return Result{Outcome: outcomeInvalid}
+		}
+		return Result{Command: name, Outcome: outcomeIgnored}
+	}
+	res := Result{Command: name}
+	res.Outcome = c.run(ctx, in, out, name, args, &res.Follow)
+	level := slog.LevelInfo
+	if res.Outcome == outcomeRefused || res.Outcome == outcomeError {
+		level = slog.LevelWarn
+	}
+	c.log.Log(ctx, level, "command",
+		"user_id", in.UserID, "username", in.Username, "chat_id", in.ChatID,
+		"command", name, "args", args, "role", c.RoleOf(in.UserID).String(), "outcome", res.Outcome)
+	return res
+}
+
+func (c *Core) run(ctx context.Context, in Input, out Responder, name string, args []string, follow *func(context.Context)) string {
+	role := c.RoleOf(in.UserID)
+	cmd, known := commands[name]
+	switch {
+	case role == Stranger && (name == "start" || name == "help"):
+		c.reply(ctx, out, fmt.Sprintf(c.t.HelpStranger, in.UserID))
+		return outcomeRefused
+	case role == Stranger:
+		c.reply(ctx, out, fmt.Sprintf(c.t.Refused, in.UserID))
+		return outcomeRefused
+	case !known:
+		c.reply(ctx, out, fmt.Sprintf(c.t.Unknown, esc(name)))
+		return outcomeInvalid
+	case cmd.mutates && role < Operator:
+		c.reply(ctx, out, fmt.Sprintf(c.t.ViewerRefused, name))
+		return outcomeRefused
+	}
+	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
+		c.reply(ctx, out, fmt.Sprintf(c.t.Stale, name, age.Round(time.Second), c.cfg.MaxCommandAge))
+		return outcomeStale
+	}
+	if len(args) < cmd.minArgs || len(args) > cmd.maxArgs {
+		c.reply(ctx, out, fmt.Sprintf(c.t.Usage, esc(cmd.usage)))
+		return outcomeInvalid
+	}
+	outcome, announce := cmd.run(c, ctx, cmdCtx{in: in, out: out, args: args, role: role, follow: follow})
+	if announce != "" {
+		c.announce(ctx, out, in, announce, outcome)
+	}
+	return outcome
+}
+
+// announce tells the audit chat, when there is one, who changed what and
+// how it ended.
+func (c *Core) announce(ctx context.Context, out Responder, in Input, what, outcome string) {
+	if c.cfg.AuditChatID == 0 || c.cfg.AuditChatID == in.ChatID {
+		return
+	}
+	text := fmt.Sprintf(c.t.Audit, esc(displayName(in)), what, c.t.Outcome[outcome])
+	if err := out.Announce(ctx, c.cfg.AuditChatID, text); err != nil {
+		c.log.Warn("audit chat announcement failed", "chat_id", c.cfg.AuditChatID, "error", err)
+	}
+}
+
+// reply sends an HTML answer, split to fit Telegram, or as a document when
+// it would take more than MaxMessages messages.
+func (c *Core) reply(ctx context.Context, out Responder, html string) {
+	chunks := telegram.SplitHTML(html, telegram.MaxMessageLength)
+	for _, chunk := range chunks {
+		if _, err := out.Send(ctx, chunk); err != nil {
+			c.log.Warn("reply not delivered", "error", err)
+			return
+		}
+	}
+}
+
+// replyLong sends header plus body lines, as messages when they fit in
+// MaxMessages, else as a text document named file with header as caption.
+func (c *Core) replyLong(ctx context.Context, out Responder, header string, lines []string, pre bool, file string) {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(esc(l))
+		b.WriteByte('\n')
+	}
+	body := strings.TrimSuffix(b.String(), "\n")
+	if pre {
+		body = "<pre>" + body + "</pre>"
+	}
+	html := header + "\n" + body
+	if chunks := telegram.SplitHTML(html, telegram.MaxMessageLength); len(chunks) > c.cfg.MaxMessages {
+		if err := out.SendDocument(ctx, file, []byte(strings.Join(lines, "\n")+"\n"), header); err != nil {
+			c.log.Warn("document not delivered", "error", err)
+		}
+		return
+	}
+	c.reply(ctx, out, html)
+}
+
+// parseCommand splits "/name@bot arg..." into name and args. ok is false for
+// text that is no command, or a command addressed to another bot.
+func parseCommand(text, botUsername string) (name string, args []string, ok bool) {
+	fields := strings.Fields(text)
+	if len(fields) == 0 || !strings.HasPrefix(fields[0], "/") || len(fields[0]) < 2 {
+		return "", nil, false
+	}
+	name = strings.ToLower(fields[0][1:])
+	if at := strings.IndexByte(name, '@'); at >= 0 {
+		if botUsername == "" || !strings.EqualFold(name[at+1:], botUsername) {
+			return name[:at], nil, false
+		}
+		name = name[:at]
+	}
+	return name, fields[1:], true
+}
+
+func displayName(in Input) string {
+	if in.Username != "" {
+		return "@" + in.Username + " (" + strconv.FormatInt(in.UserID, 10) + ")"
+	}
+	return strconv.FormatInt(in.UserID, 10)
+}
+
+func esc(s string) string { return telegram.EscapeHTML(s) }

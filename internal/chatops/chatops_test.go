@@ -1,0 +1,313 @@
+package chatops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	operator = 1001
+	viewer   = 2002
+	stranger = 3003
+	audit    = -100777
+	now      = 1_795_000_000 // a fixed clock, seconds
+)
+
+var usernames = map[int64]string{operator: "op", viewer: "watcher", stranger: "eve"}
+
+type harness struct {
+	core     *Core
+	cluster  *fakeCluster
+	registry *fakeRegistry
+	logs     *bytes.Buffer
+}
+
+func newHarness(t *testing.T, mod func(*Config)) *harness {
+	t.Helper()
+	cfg := Config{Operators: []int64{operator}, Viewers: []int64{viewer}, MaxReplicas: 10, AuditChatID: audit}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h := &harness{cluster: newFakeCluster(), registry: newFakeRegistry(), logs: &bytes.Buffer{}}
+	h.core = New(cfg, h.cluster, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+	h.core.now = func() time.Time { return time.Unix(now, 0) }
+	return h
+}
+
+// run sends text from user in a private chat and returns what the bot did.
+func (h *harness) run(t *testing.T, user int64, text string) (*recorder, Result) {
+	t.Helper()
+	rec := &recorder{chatID: user}
+	res := h.core.Handle(context.Background(), Input{UserID: user, Username: usernames[user], ChatID: user,
+		Private: true, Text: text, Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+	if res.Follow != nil {
+		res.Follow(context.Background())
+	}
+	return rec, res
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+func TestRepliesGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		user int64
+		text string
+	}{
+		{"help_operator", operator, "/help"},
+		{"help_viewer", viewer, "/start"},
+		{"help_stranger", stranger, "/start"},
+		{"showcontainers", viewer, "/showcontainers"},
+		{"get_nodes", viewer, "/get_nodes"},
+		{"get_pods", viewer, "/get_pods"},
+		{"get_logs", viewer, "/get_logs oil-refinery-application-7d9f-abcde"},
+		{"deploy", operator, "/deploy 0.10.5"},
+		{"deploy_unknown_tag", operator, "/deploy 9.9.9"},
+		{"set_replicas", operator, "/set_replicas 5"},
+		{"set_replicas_out_of_range", operator, "/set_replicas 11"},
+		{"cordon", operator, "/cordon node-a"},
+		{"cordon_already", operator, "/cordon node-b"},
+		{"uncordon", operator, "/uncordon node-b"},
+		{"get_logs_foreign_pod", viewer, "/get_logs kube-apiserver-0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			rec, _ := h.run(t, tt.user, tt.text)
+			golden(t, tt.name, rec.texts())
+		})
+	}
+}
+
+func TestRolesAndInput(t *testing.T) {
+	tests := []struct {
+		name        string
+		user        int64
+		text        string
+		wantOutcome string
+		wantReply   string // a part of the first reply
+		wantChanges []string
+	}{
+		{"stranger cannot read", stranger, "/get_nodes", outcomeRefused, "Доступ запрещён. Ваш Telegram ID: <code>3003</code>", nil},
+		{"stranger cannot change", stranger, "/cordon node-a", outcomeRefused, "Доступ запрещён", nil},
+		{"stranger gets refused for unknown commands too", stranger, "/nope", outcomeRefused, "Доступ запрещён", nil},
+		{"viewer cannot deploy", viewer, "/deploy 0.10.5", outcomeRefused, "доступна только операторам", nil},
+		{"viewer cannot cordon", viewer, "/cordon node-a", outcomeRefused, "доступна только операторам", nil},
+		{"viewer cannot scale", viewer, "/set_replicas 2", outcomeRefused, "доступна только операторам", nil},
+		{"viewer reads", viewer, "/get_pods", outcomeOK, "Поды <b>oil-refinery-application</b> (2):", nil},
+		{"operator cordons", operator, "/cordon node-a", outcomeOK, "выведена", []string{"schedulable node-a=false"}},
+		{"already cordoned changes nothing", operator, "/cordon node-b", outcomeNoop, "уже недоступна", nil},
+		{"already schedulable changes nothing", operator, "/uncordon node-a", outcomeNoop, "и так доступна", nil},
+		{"unknown node", operator, "/cordon node-z", outcomeInvalid, "Ноды <b>node-z</b> нет в кластере", nil},
+		{"node name that cannot exist never reaches the cluster", operator, "/cordon Node_A;rm", outcomeInvalid, "нет в кластере", nil},
+		{"missing argument", operator, "/cordon", outcomeInvalid, "Использование: /cordon {нода}", nil},
+		{"extra argument", operator, "/get_nodes all", outcomeInvalid, "Использование: /get_nodes", nil},
+		{"replicas not a number", operator, "/set_replicas many", outcomeInvalid, "целым от 0 до 10, получено «many»", nil},
+		{"replicas negative", operator, "/set_replicas -1", outcomeInvalid, "от 0 до 10", nil},
+		{"replicas zero is allowed", operator, "/set_replicas 0", outcomeOK, "3 → 0", []string{"replicas=0"}},
+		{"same replicas changes nothing", operator, "/set_replicas 3", outcomeNoop, "уже 3 реплик", nil},
+		{"unknown tag lists the newest", operator, "/deploy 1.0.0", outcomeInvalid, "Последние версии: <code>0.10.5</code>, <code>main</code>", nil},
+		{"tag with bad characters", operator, "/deploy ../x", outcomeInvalid, "Использование: /deploy", nil},
+		{"deploy the running version changes nothing", operator, "/deploy 0.10.4", outcomeNoop, "уже версия <b>0.10.4</b>", nil},
+		{"deploy", operator, "/deploy 0.10.5", outcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5"}},
+		{"logs of a foreign pod", operator, "/get_logs etcd-0", outcomeInvalid, "Список подов: /get_pods", nil},
+		{"unknown command", operator, "/reboot", outcomeInvalid, "Неизвестная команда /reboot", nil},
+		{"for this bot in a group", operator, "/get_nodes@oil_bot", outcomeOK, "Ноды кластера (3):", nil},
+		{"command case is ignored", operator, "/GET_NODES", outcomeOK, "Ноды кластера", nil},
+		{"plain text in a DM", operator, "hello", outcomeInvalid, "Я понимаю только команды", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			rec, res := h.run(t, tt.user, tt.text)
+			if res.Outcome != tt.wantOutcome {
+				t.Errorf("outcome %q, want %q", res.Outcome, tt.wantOutcome)
+			}
+			if len(rec.out) == 0 || !strings.Contains(rec.out[0].Text, tt.wantReply) {
+				t.Errorf("reply:\n%s\nwant it to contain %q", rec.texts(), tt.wantReply)
+			}
+			if diff := cmp.Diff(tt.wantChanges, h.cluster.changes); diff != "" {
+				t.Errorf("cluster changes (-want +got):\n%s", diff)
+			}
+			if tt.wantOutcome == outcomeRefused && (h.cluster.calls != 0 || h.registry.n != 0) {
+				t.Errorf("a refused command reached the cluster (%d calls) or the registry (%d)", h.cluster.calls, h.registry.n)
+			}
+		})
+	}
+}
+
+func TestArgoManagedDeploymentIsNotPatched(t *testing.T) {
+	for _, cmd := range []string{"/deploy 0.10.5", "/set_replicas 5"} {
+		t.Run(cmd, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.cluster.deploy.ArgoApp, h.cluster.deploy.ArgoTrackedBy = "oil-app", "annotation argocd.argoproj.io/tracking-id"
+			rec, res := h.run(t, operator, cmd)
+			want := "<b>oil-refinery-application</b> управляется Argo CD (приложение <b>oil-app</b>, annotation argocd.argoproj.io/tracking-id)"
+			if res.Outcome != outcomeRefused || len(rec.out) != 1 || !strings.Contains(rec.out[0].Text, want) ||
+				!strings.Contains(rec.out[0].Text, "DEPLOY_VIA=argocd") {
+				t.Errorf("outcome %q, replies:\n%s", res.Outcome, rec.texts())
+			}
+			if len(h.cluster.changes) != 0 {
+				t.Errorf("changed the cluster: %v", h.cluster.changes)
+			}
+		})
+	}
+}
+
+func TestOtherBotsCommandsAreIgnored(t *testing.T) {
+	h := newHarness(t, nil)
+	rec := &recorder{chatID: -5}
+	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: -5, Text: "/cordon@other_bot node-a", Sent: time.Unix(now, 0)}, rec, "oil_bot")
+	if res.Outcome != outcomeIgnored || len(rec.out) != 0 || h.cluster.calls != 0 {
+		t.Errorf("outcome %q, %d replies, %d cluster calls; want it ignored", res.Outcome, len(rec.out), h.cluster.calls)
+	}
+	res = h.core.Handle(context.Background(), Input{UserID: operator, ChatID: -5, Text: "chatter in the group", Sent: time.Unix(now, 0)}, rec, "oil_bot")
+	if res.Outcome != outcomeIgnored || len(rec.out) != 0 {
+		t.Errorf("group chatter: outcome %q, %d replies; want it ignored", res.Outcome, len(rec.out))
+	}
+}
+
+func TestStaleCommandIsAnsweredNotRun(t *testing.T) {
+	h := newHarness(t, nil)
+	rec := &recorder{chatID: operator}
+	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
+		Text: "/cordon node-a", Sent: time.Unix(now-180, 0)}, rec, "oil_bot")
+	if res.Outcome != outcomeStale || h.cluster.calls != 0 {
+		t.Fatalf("outcome %q after %d cluster calls; want stale and none", res.Outcome, h.cluster.calls)
+	}
+	want := "Команда /cordon пришла через 3m0s после отправки (больше 2m0s) и не выполнена. Если она всё ещё нужна, отправьте её снова."
+	if len(rec.out) != 1 || rec.out[0].Text != want {
+		t.Errorf("reply:\n%s\nwant %q", rec.texts(), want)
+	}
+}
+
+func TestAuditLogAndChat(t *testing.T) {
+	h := newHarness(t, nil)
+	rec, _ := h.run(t, operator, "/cordon node-a")
+	h.run(t, stranger, "/deploy 0.10.5")
+	var announces []sent
+	for _, s := range rec.out {
+		if s.Kind == "announce" {
+			announces = append(announces, s)
+		}
+	}
+	if len(announces) != 1 || announces[0].Chat != audit || announces[0].Text != "@op (1001): /cordon node-a → выполнено" {
+		t.Errorf("audit chat got %+v", announces)
+	}
+	var entries []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if e["msg"] == "command" {
+			delete(e, "time")
+			entries = append(entries, e)
+		}
+	}
+	want := []map[string]any{
+		{"level": "INFO", "msg": "command", "user_id": float64(operator), "username": "op", "chat_id": float64(operator),
+			"command": "cordon", "args": []any{"node-a"}, "role": "operator", "outcome": "ok"},
+		{"level": "WARN", "msg": "command", "user_id": float64(stranger), "username": "eve", "chat_id": float64(stranger),
+			"command": "deploy", "args": []any{"0.10.5"}, "role": "stranger", "outcome": "refused"},
+	}
+	if diff := cmp.Diff(want, entries); diff != "" {
+		t.Errorf("audit log (-want +got):\n%s", diff)
+	}
+}
+
+func TestLongRepliesAreSplitOrSentAsDocument(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.logs["oil-refinery-application-7d9f-abcde"] = nil
+	long := strings.Repeat("x", 1000)
+	for i := 0; i < 30; i++ {
+		h.cluster.logs["oil-refinery-application-7d9f-abcde"] = append(h.cluster.logs["oil-refinery-application-7d9f-abcde"], long)
+	}
+	rec, _ := h.run(t, viewer, "/get_logs oil-refinery-application-7d9f-abcde")
+	if len(rec.out) != 1 || rec.out[0].Kind != "document" || rec.out[0].Name != "oil-refinery-application-7d9f-abcde.log" {
+		t.Fatalf("30 KB of log: got %d replies (%+v), want one document", len(rec.out), rec.out[0].Kind)
+	}
+
+	h = newHarness(t, nil)
+	h.cluster.logs["oil-refinery-application-7d9f-abcde"] = h.cluster.logs["oil-refinery-application-7d9f-abcde"][:0]
+	for i := 0; i < 30; i++ {
+		h.cluster.logs["oil-refinery-application-7d9f-abcde"] = append(h.cluster.logs["oil-refinery-application-7d9f-abcde"], strings.Repeat("y", 300))
+	}
+	rec, _ = h.run(t, viewer, "/get_logs oil-refinery-application-7d9f-abcde")
+	if len(rec.out) != 3 {
+		t.Fatalf("9 KB of log: got %d messages, want 3", len(rec.out))
+	}
+	for _, s := range rec.out {
+		if s.Kind != "send" || !strings.Contains(s.Text, "<pre>") || !strings.HasSuffix(s.Text, "</pre>") {
+			t.Errorf("chunk is not a closed <pre> block: %.80q…", s.Text)
+		}
+	}
+}
+
+func TestClusterErrorsAreReported(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.err = errForbidden
+	rec, res := h.run(t, operator, "/get_nodes")
+	if res.Outcome != outcomeError || !strings.Contains(rec.out[0].Text, "Не удалось выполнить /get_nodes: list nodes: forbidden") {
+		t.Errorf("outcome %q, reply %s", res.Outcome, rec.texts())
+	}
+}
+
+func TestEnglish(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Lang = "en" })
+	rec, _ := h.run(t, viewer, "/cordon node-a")
+	if !strings.Contains(rec.out[0].Text, "is for operators only") {
+		t.Errorf("reply %s", rec.texts())
+	}
+	if Menu("en")[0].Description != "image versions in the registry" || Menu("ru")[0].Command != "showcontainers" {
+		t.Errorf("menu %+v", Menu("en"))
+	}
+}
+
+func TestImageReference(t *testing.T) {
+	tests := []struct{ image, repo, tag string }{
+		{"registry.example.com/oil/app:0.10.4", "registry.example.com/oil/app", "0.10.4"},
+		{"localhost:5000/app:1", "localhost:5000/app", "1"},
+		{"localhost:5000/app", "localhost:5000/app", ""},
+		{"app@sha256:abc", "app", ""},
+		{"r/app:1@sha256:abc", "r/app", "1"},
+	}
+	for _, tt := range tests {
+		if imageRepo(tt.image) != tt.repo || imageTag(tt.image) != tt.tag {
+			t.Errorf("%q: repo %q tag %q, want %q %q", tt.image, imageRepo(tt.image), imageTag(tt.image), tt.repo, tt.tag)
+		}
+	}
+}
+
+var errForbidden = &forbidden{}
+
+type forbidden struct{}
+
+func (*forbidden) Error() string { return "list nodes: forbidden" }

@@ -1,0 +1,223 @@
+package chatops
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/registry"
+)
+
+// fakeCluster is an in-memory cluster that records every change.
+type fakeCluster struct {
+	mu       sync.Mutex
+	nodes    []cluster.Node
+	pods     []cluster.Pod
+	logs     map[string][]string
+	deploy   cluster.Deployment
+	rollouts []cluster.Rollout // what WaitRollout reports, in order
+	err      error             // every call fails with it when set
+	changes  []string
+	calls    int
+}
+
+func newFakeCluster() *fakeCluster {
+	return &fakeCluster{
+		nodes: []cluster.Node{
+			{Name: "node-a", ExternalIP: "203.0.113.10", Schedulable: true},
+			{Name: "node-b", ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
+			{Name: "node-c", Reasons: []string{"NotReady", "taint dedicated=gpu:NoSchedule"}},
+		},
+		pods: []cluster.Pod{
+			{Name: "oil-refinery-application-7d9f-abcde", Phase: "Running", Status: "Running", Ready: 1, Containers: 1},
+			{Name: "oil-refinery-application-7d9f-fghij", Phase: "Pending", Status: "ContainerCreating", Containers: 1, Restarts: 2},
+		},
+		logs: map[string][]string{"oil-refinery-application-7d9f-abcde": lines(71, 100)},
+		deploy: cluster.Deployment{Name: "oil-refinery-application", Namespace: "oil", Container: "app",
+			Image: "registry.example.com/oil/app:0.10.4", Replicas: 3},
+		rollouts: []cluster.Rollout{
+			{Desired: 3, Updated: 1, Ready: 3, Available: 3},
+			{Desired: 3, Updated: 3, Ready: 3, Available: 3, Done: true},
+		},
+	}
+}
+
+func lines(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("line %d <tag> & more", i))
+	}
+	return out
+}
+
+func (f *fakeCluster) call() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.err
+}
+
+func (f *fakeCluster) record(change string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changes = append(f.changes, change)
+}
+
+func (f *fakeCluster) Nodes(context.Context) ([]cluster.Node, error) {
+	return slices.Clone(f.nodes), f.call()
+}
+
+func (f *fakeCluster) SetSchedulable(_ context.Context, node string, schedulable bool) (bool, error) {
+	if err := f.call(); err != nil {
+		return false, err
+	}
+	for i, n := range f.nodes {
+		if n.Name != node {
+			continue
+		}
+		cordoned := slices.Contains(n.Reasons, "cordoned")
+		if cordoned == !schedulable {
+			return false, nil
+		}
+		if schedulable {
+			f.nodes[i].Reasons = slices.DeleteFunc(n.Reasons, func(r string) bool { return r == "cordoned" })
+		} else {
+			f.nodes[i].Reasons = append([]string{"cordoned"}, n.Reasons...)
+		}
+		f.record(fmt.Sprintf("schedulable %s=%v", node, schedulable))
+		return true, nil
+	}
+	return false, fmt.Errorf("get node %q: %w", node, cluster.ErrNodeNotFound)
+}
+
+func (f *fakeCluster) Pods(context.Context) ([]cluster.Pod, error) {
+	return slices.Clone(f.pods), f.call()
+}
+
+func (f *fakeCluster) Logs(_ context.Context, pod string, n int64) ([]string, error) {
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	l, ok := f.logs[pod]
+	if !ok && !slices.ContainsFunc(f.pods, func(p cluster.Pod) bool { return p.Name == pod }) {
+		return nil, fmt.Errorf("pod %q: %w", pod, cluster.ErrPodNotInDeployment)
+	}
+	return l[max(0, len(l)-int(n)):], nil
+}
+
+func (f *fakeCluster) Deployment(context.Context) (cluster.Deployment, error) {
+	return f.deploy, f.call()
+}
+
+func (f *fakeCluster) Scale(_ context.Context, n int32) (int32, error) {
+	if err := f.call(); err != nil {
+		return 0, err
+	}
+	prev := f.deploy.Replicas
+	if prev != n {
+		f.deploy.Replicas = n
+		f.record(fmt.Sprintf("replicas=%d", n))
+	}
+	return prev, nil
+}
+
+func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) {
+	if err := f.call(); err != nil {
+		return "", err
+	}
+	prev := f.deploy.Image
+	f.deploy.Image = image
+	f.record("image=" + image)
+	return prev, nil
+}
+
+func (f *fakeCluster) WaitRollout(ctx context.Context, _ time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error) {
+	var last cluster.Rollout
+	for _, r := range f.rollouts {
+		report(r)
+		last = r
+		if r.Done || r.Failed {
+			return last, nil
+		}
+	}
+	<-ctx.Done()
+	return last, ctx.Err()
+}
+
+type fakeRegistry struct {
+	tags []registry.Tag
+	err  error
+	n    int
+}
+
+func (r *fakeRegistry) Tags(context.Context) ([]registry.Tag, error) {
+	r.n++
+	return r.tags, r.err
+}
+
+func newFakeRegistry() *fakeRegistry {
+	at := func(day int) time.Time { return time.Date(2026, 11, day, 9, 0, 0, 0, time.UTC) }
+	return &fakeRegistry{tags: []registry.Tag{
+		{Name: "0.10.5", Created: at(25)}, {Name: "main", Created: at(24)},
+		{Name: "0.10.4", Created: at(20)}, {Name: "0.10.3", Created: at(10)},
+	}}
+}
+
+// sent is one thing the bot did in reply.
+type sent struct {
+	Kind string // send, edit, document, announce
+	Chat int64
+	ID   int64
+	Text string
+	Name string
+}
+
+// recorder is a Responder that keeps everything.
+type recorder struct {
+	mu     sync.Mutex
+	chatID int64
+	out    []sent
+	nextID int64
+}
+
+func (r *recorder) add(s sent) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextID++
+	if s.ID == 0 {
+		s.ID = r.nextID
+	}
+	r.out = append(r.out, s)
+	return s.ID
+}
+
+func (r *recorder) Send(_ context.Context, html string) (int64, error) {
+	return r.add(sent{Kind: "send", Chat: r.chatID, Text: html}), nil
+}
+
+func (r *recorder) Edit(_ context.Context, id int64, html string) error {
+	r.add(sent{Kind: "edit", Chat: r.chatID, ID: id, Text: html})
+	return nil
+}
+
+func (r *recorder) SendDocument(_ context.Context, name string, content []byte, caption string) error {
+	r.add(sent{Kind: "document", Chat: r.chatID, Name: name, Text: caption + "\n" + string(content)})
+	return nil
+}
+
+func (r *recorder) Announce(_ context.Context, chatID int64, html string) error {
+	r.add(sent{Kind: "announce", Chat: chatID, Text: html})
+	return nil
+}
+
+func (r *recorder) texts() string {
+	var b strings.Builder
+	for _, s := range r.out {
+		fmt.Fprintf(&b, "--- %s %d\n%s\n", s.Kind, s.Chat, s.Text)
+	}
+	return b.String()
+}

@@ -1,0 +1,152 @@
+package chatops
+
+// texts is every sentence the bot says, in one language. Values are HTML
+// fragments; %s arguments are escaped by the caller.
+type texts struct {
+	// Command descriptions for /help and the command menu (setMyCommands).
+	Desc map[string]string
+
+	Help, HelpViewer, HelpStranger string
+	Unknown                        string
+	NotCommand                     string
+	Refused, ViewerRefused         string
+	Stale                          string
+	Usage                          string
+	Failed                         string
+
+	NoTags, TagsHeader, UnknownTag        string
+	DeployStart, DeployProgress           string
+	DeployDone, DeployFailed, DeployTimed string
+	DeploySame                            string
+	ReplicasRange, ReplicasSame           string
+	ReplicasSet                           string
+	NodesHeader, NodeYes, NodeNo          string
+	NodeNotFound                          string
+	Cordoned, AlreadyCordoned             string
+	Uncordoned, AlreadyUncordoned         string
+	NoPods, PodsHeader                    string
+	PodNotFound, LogsHeader, NoLogs       string
+	Audit                                 string
+	ArgoManaged                           string
+	Outcome                               map[string]string
+	Reason                                map[string]string
+}
+
+var ru = texts{
+	Desc: map[string]string{
+		"start":          "что умеет бот",
+		"help":           "список команд",
+		"showcontainers": "версии образа в реестре",
+		"deploy":         "развернуть версию: /deploy 0.10.5",
+		"set_replicas":   "число реплик: /set_replicas 3",
+		"get_nodes":      "ноды, внешние адреса, можно ли размещать поды",
+		"cordon":         "запретить размещение подов на ноде",
+		"uncordon":       "разрешить размещение подов на ноде",
+		"get_pods":       "поды приложения",
+		"get_logs":       "последние 30 строк лога пода",
+	},
+	Help:              "Я управляю <b>%s</b> в namespace <b>%s</b>. Ваша роль: оператор.\n\n%s",
+	HelpViewer:        "Я показываю состояние <b>%s</b> в namespace <b>%s</b>. Ваша роль: наблюдатель (только просмотр).\n\n%s",
+	HelpStranger:      "У вас нет доступа к этому боту. Ваш Telegram ID: <code>%d</code> — передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	Unknown:           "Неизвестная команда /%s. Список команд: /help",
+	NotCommand:        "Я понимаю только команды. Список команд: /help",
+	Refused:           "Доступ запрещён. Ваш Telegram ID: <code>%d</code> — передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	ViewerRefused:     "Команда /%s меняет кластер и доступна только операторам. Вам доступен просмотр: /help",
+	Stale:             "Команда /%s пришла через %s после отправки (больше %s) и не выполнена. Если она всё ещё нужна, отправьте её снова.",
+	Usage:             "Использование: %s",
+	Failed:            "Не удалось выполнить /%s: %s",
+	NoTags:            "В реестре нет ни одной версии образа.",
+	TagsHeader:        "Версии образа (%d, новые сверху):",
+	UnknownTag:        "Версии <b>%s</b> нет в реестре. Последние версии: %s. Все версии: /showcontainers",
+	DeployStart:       "Разворачиваю <b>%s</b> на <b>%s</b>…",
+	DeployProgress:    "Разворачиваю <b>%s</b>: обновлено %d/%d, готово %d/%d, доступно %d/%d",
+	DeployDone:        "✅ <b>%s</b> развёрнута: %d/%d подов доступны.",
+	DeployFailed:      "❌ Развёртывание <b>%s</b> не удалось: %s",
+	DeployTimed:       "⏱ Развёртывание <b>%s</b> не завершилось за %s: обновлено %d/%d, доступно %d/%d. Проверьте /get_pods.",
+	DeploySame:        "На <b>%s</b> уже версия <b>%s</b>, ничего не меняю.",
+	ReplicasRange:     "Число реплик должно быть целым от 0 до %d, получено «%s».",
+	ReplicasSame:      "У <b>%s</b> уже %d реплик, ничего не меняю.",
+	ReplicasSet:       "Реплик у <b>%s</b>: %d → %d.",
+	NodesHeader:       "Ноды кластера (%d):",
+	NodeYes:           "да",
+	NodeNo:            "нет",
+	NodeNotFound:      "Ноды <b>%s</b> нет в кластере. Список нод: /get_nodes",
+	Cordoned:          "Нода <b>%s</b> выведена из размещения подов (cordon).",
+	AlreadyCordoned:   "Нода <b>%s</b> уже недоступна для размещения, ничего не меняю.",
+	Uncordoned:        "Нода <b>%s</b> снова доступна для размещения подов (uncordon).",
+	AlreadyUncordoned: "Нода <b>%s</b> и так доступна для размещения, ничего не меняю.",
+	NoPods:            "У <b>%s</b> нет подов.",
+	PodsHeader:        "Поды <b>%s</b> (%d):",
+	PodNotFound:       "Пода <b>%s</b> нет среди подов <b>%s</b>. Список подов: /get_pods",
+	LogsHeader:        "Последние %d строк лога <b>%s</b>:",
+	NoLogs:            "Лог пода <b>%s</b> пуст.",
+	Audit:             "%s: %s → %s",
+	ArgoManaged:       "<b>%s</b> управляется Argo CD (приложение <b>%s</b>, %s): прямое изменение Argo CD откатит. Ничего не меняю. Чтобы менять через Argo CD, запустите бота с DEPLOY_VIA=argocd.",
+	Outcome: map[string]string{
+		outcomeOK: "выполнено", outcomeError: "ошибка", outcomeNoop: "без изменений",
+	},
+	Reason: map[string]string{
+		"cordoned": "cordon", "NotReady": "NotReady",
+	},
+}
+
+var en = texts{
+	Desc: map[string]string{
+		"start":          "what the bot can do",
+		"help":           "list of commands",
+		"showcontainers": "image versions in the registry",
+		"deploy":         "deploy a version: /deploy 0.10.5",
+		"set_replicas":   "number of replicas: /set_replicas 3",
+		"get_nodes":      "nodes, external addresses, can pods be placed",
+		"cordon":         "stop placing pods on a node",
+		"uncordon":       "allow placing pods on a node again",
+		"get_pods":       "pods of the application",
+		"get_logs":       "last 30 log lines of a pod",
+	},
+	Help:              "I manage <b>%s</b> in namespace <b>%s</b>. Your role: operator.\n\n%s",
+	HelpViewer:        "I show the state of <b>%s</b> in namespace <b>%s</b>. Your role: viewer (read-only).\n\n%s",
+	HelpStranger:      "You have no access to this bot. Your Telegram ID is <code>%d</code>: give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	Unknown:           "Unknown command /%s. Commands: /help",
+	NotCommand:        "I only understand commands. Commands: /help",
+	Refused:           "Access denied. Your Telegram ID is <code>%d</code>: give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	ViewerRefused:     "/%s changes the cluster and is for operators only. You may look: /help",
+	Stale:             "/%s arrived %s after it was sent (more than %s) and was not run. Send it again if it is still needed.",
+	Usage:             "Usage: %s",
+	Failed:            "/%s failed: %s",
+	NoTags:            "The registry holds no version of the image.",
+	TagsHeader:        "Image versions (%d, newest first):",
+	UnknownTag:        "Version <b>%s</b> is not in the registry. Newest versions: %s. All versions: /showcontainers",
+	DeployStart:       "Deploying <b>%s</b> to <b>%s</b>…",
+	DeployProgress:    "Deploying <b>%s</b>: updated %d/%d, ready %d/%d, available %d/%d",
+	DeployDone:        "✅ <b>%s</b> is deployed: %d/%d pods available.",
+	DeployFailed:      "❌ Deploying <b>%s</b> failed: %s",
+	DeployTimed:       "⏱ Deploying <b>%s</b> did not finish within %s: updated %d/%d, available %d/%d. Check /get_pods.",
+	DeploySame:        "<b>%s</b> already runs <b>%s</b>; nothing changed.",
+	ReplicasRange:     "The number of replicas must be a whole number from 0 to %d, got “%s”.",
+	ReplicasSame:      "<b>%s</b> already has %d replicas; nothing changed.",
+	ReplicasSet:       "Replicas of <b>%s</b>: %d → %d.",
+	NodesHeader:       "Cluster nodes (%d):",
+	NodeYes:           "yes",
+	NodeNo:            "no",
+	NodeNotFound:      "There is no node <b>%s</b>. Nodes: /get_nodes",
+	Cordoned:          "Node <b>%s</b> is cordoned: no new pods are placed on it.",
+	AlreadyCordoned:   "Node <b>%s</b> is already cordoned; nothing changed.",
+	Uncordoned:        "Node <b>%s</b> is uncordoned: pods may be placed on it again.",
+	AlreadyUncordoned: "Node <b>%s</b> is already schedulable; nothing changed.",
+	NoPods:            "<b>%s</b> has no pods.",
+	PodsHeader:        "Pods of <b>%s</b> (%d):",
+	PodNotFound:       "<b>%s</b> is not a pod of <b>%s</b>. Pods: /get_pods",
+	LogsHeader:        "Last %d log lines of <b>%s</b>:",
+	NoLogs:            "The log of <b>%s</b> is empty.",
+	Audit:             "%s: %s → %s",
+	ArgoManaged:       "<b>%s</b> is managed by Argo CD (application <b>%s</b>, %s): Argo CD would revert a direct change. Nothing changed. To change it through Argo CD, run the bot with DEPLOY_VIA=argocd.",
+	Outcome: map[string]string{
+		outcomeOK: "done", outcomeError: "error", outcomeNoop: "no change",
+	},
+	Reason: map[string]string{
+		"cordoned": "cordoned", "NotReady": "NotReady",
+	},
+}
+
+// Languages maps BOT_LANG values to their texts.
+var languages = map[string]*texts{"ru": &ru, "en": &en}

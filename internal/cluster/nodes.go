@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// nodePageSize is how many nodes one list request returns, as kubectl's
+// default --chunk-size.
+const nodePageSize = 500
+
+// Reasons a node takes no new pods (Node.Reasons).
+const (
+	ReasonCordoned = "cordoned"
+	ReasonNotReady = "NotReady"
+	// A taint is reported as "taint KEY:EFFECT".
+	reasonTaintPrefix = "taint "
+)
+
+// Node is one node as /get_nodes shows it.
+type Node struct {
+	Name string
+	// ExternalIP is the node's first ExternalIP address, "" if it has none.
+	ExternalIP string
+	// Schedulable is true when new pods can be placed on the node:
+	// not cordoned, Ready, and no NoSchedule or NoExecute taint.
+	Schedulable bool
+	// Reasons says why the node is not schedulable, in this order:
+	// "cordoned", "NotReady" (Ready condition False, Unknown or missing),
+	// then "taint KEY:EFFECT" for each NoSchedule or NoExecute taint. The
+	// taints Kubernetes adds because of the first two
+	// (node.kubernetes.io/unschedulable, not-ready, unreachable) are left
+	// out when that reason is already given.
+	Reasons []string
+}
+
+// Nodes lists every node, sorted by name. It lists in pages of 500, so
+// clusters of thousands of nodes cost a few requests of bounded size.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	opts := metav1.ListOptions{Limit: nodePageSize}
+	for {
+		list, err := c.cs.CoreV1().Nodes().List(ctx, opts)
+		if apierrors.IsResourceExpired(err) && opts.Continue != "" {
+			// The continue token outlived etcd's compaction: start over
+			// with one full list, as kubectl does.
+			out, opts = nil, metav1.ListOptions{}
+			continue
+		}
+		if err != nil {
+			return nil, apiError("list nodes", "list nodes", "ClusterRole", err)
+		}
+		for i := range list.Items {
+			out = append(out, nodeOf(&list.Items[i]))
+		}
+		if list.Continue == "" || opts.Limit == 0 {
+			break
+		}
+		opts.Continue = list.Continue
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func nodeOf(n *corev1.Node) Node {
+	out := Node{Name: n.Name}
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeExternalIP {
+			out.ExternalIP = a.Address
+			break
+		}
+	}
+	cordoned := n.Spec.Unschedulable
+	if cordoned {
+		out.Reasons = append(out.Reasons, ReasonCordoned)
+	}
+	ready := false
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			ready = cond.Status == corev1.ConditionTrue
+		}
+	}
+	if !ready {
+		out.Reasons = append(out.Reasons, ReasonNotReady)
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		switch t.Key {
+		case corev1.TaintNodeUnschedulable:
+			if cordoned {
+				continue
+			}
+		case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable:
+			if !ready {
+				continue
+			}
+		}
+		out.Reasons = append(out.Reasons, reasonTaintPrefix+t.Key+":"+string(t.Effect))
+	}
+	out.Schedulable = len(out.Reasons) == 0
+	return out
+}
+
+// SetSchedulable cordons (schedulable false) or uncordons (true) a node,
+// like kubectl cordon and uncordon: it reads the node and patches
+// spec.unschedulable only when it differs. changed is false when the node
+// already was so. An unknown node gives an error wrapping ErrNodeNotFound.
+func (c *Client) SetSchedulable(ctx context.Context, node string, schedulable bool) (changed bool, err error) {
+	verb := "cordon"
+	if schedulable {
+		verb = "uncordon"
+	}
+	nodes := c.cs.CoreV1().Nodes()
+	n, err := nodes.Get(ctx, node, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("%s node %q: %w", verb, node, ErrNodeNotFound)
+	}
+	if err != nil {
+		return false, apiError(fmt.Sprintf("%s node %q", verb, node), "get nodes", "ClusterRole", err)
+	}
+	if n.Spec.Unschedulable == !schedulable {
+		return false, nil
+	}
+	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, !schedulable)
+	if _, err := nodes.Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("%s node %q: %w", verb, node, ErrNodeNotFound)
+		}
+		return false, apiError(fmt.Sprintf("%s node %q", verb, node), "patch nodes", "ClusterRole", err)
+	}
+	return true, nil
+}

@@ -1,0 +1,160 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+)
+
+// maxLogBytes bounds what Logs reads, whatever the line lengths.
+const maxLogBytes = 1 << 20
+
+// Pod is one pod of the Deployment as /get_pods shows it.
+type Pod struct {
+	Name string
+	// Phase is status.phase: Pending, Running, Succeeded, Failed, Unknown.
+	Phase string
+	// Status is what `kubectl get pods` shows in STATUS: the phase, or a
+	// more telling reason such as CrashLoopBackOff, ImagePullBackOff,
+	// ContainerCreating, Completed or Terminating.
+	Status string
+	// Ready of Containers containers are ready.
+	Ready, Containers int
+	// Restarts is the sum of the containers' restart counts.
+	Restarts int32
+	// Node is where the pod was scheduled, "" while it waits.
+	Node    string
+	Created time.Time
+}
+
+// Pods lists the pods the Deployment's spec.selector selects (as
+// `kubectl get pods -l`), including those of older ReplicaSets and those
+// terminating, sorted by name.
+func (c *Client) Pods(ctx context.Context) ([]Pod, error) {
+	d, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := selectorOf(d)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.cs.CoreV1().Pods(c.t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, apiError(fmt.Sprintf("list pods of deployment %s", c.t), "list pods", "Role", err)
+	}
+	out := make([]Pod, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, podOf(&list.Items[i]))
+	}
+	slices.SortFunc(out, func(a, b Pod) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func selectorOf(d *appsv1.Deployment) (labels.Selector, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("selector of deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	if sel.Empty() {
+		// Never the case for a valid apps/v1 Deployment; an empty
+		// selector would select every pod of the namespace.
+		return nil, fmt.Errorf("deployment %s/%s has an empty selector", d.Namespace, d.Name)
+	}
+	return sel, nil
+}
+
+func podOf(p *corev1.Pod) Pod {
+	out := Pod{
+		Name:       p.Name,
+		Phase:      string(p.Status.Phase),
+		Containers: len(p.Spec.Containers),
+		Node:       p.Spec.NodeName,
+		Created:    p.CreationTimestamp.Time,
+	}
+	status := string(p.Status.Phase)
+	if p.Status.Reason != "" {
+		status = p.Status.Reason
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		out.Restarts += cs.RestartCount
+		if cs.Ready {
+			out.Ready++
+		}
+		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
+			status = cs.State.Waiting.Reason
+		case cs.State.Terminated != nil && cs.State.Terminated.Reason != "":
+			status = cs.State.Terminated.Reason
+		}
+	}
+	if p.DeletionTimestamp != nil {
+		status = "Terminating"
+	}
+	out.Status = status
+	return out
+}
+
+// Logs returns the last lines lines of the application container
+// (Target.Container, else the Deployment's first container) of pod, at most
+// 1 MiB. It first checks that the Deployment's selector selects the pod and
+// refuses any other pod, or a pod that does not exist, with an error
+// wrapping ErrPodNotInDeployment, without reading a log.
+func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, error) {
+	if lines <= 0 {
+		return nil, fmt.Errorf("logs of pod %q: lines must be positive, got %d", pod, lines)
+	}
+	d, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	container, err := c.container(d)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := selectorOf(d)
+	if err != nil {
+		return nil, err
+	}
+	pods := c.cs.CoreV1().Pods(c.t.Namespace)
+	p, err := pods.Get(ctx, pod, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("logs of pod %q: %w %s: no such pod", pod, ErrPodNotInDeployment, c.t)
+	}
+	if err != nil {
+		return nil, apiError(fmt.Sprintf("logs of pod %q", pod), "get pods", "Role", err)
+	}
+	if !sel.Matches(labels.Set(p.Labels)) {
+		return nil, fmt.Errorf("logs of pod %q: %w %s: its labels do not match the selector %s", pod, ErrPodNotInDeployment, c.t, sel)
+	}
+
+	stream, err := pods.GetLogs(pod, &corev1.PodLogOptions{
+		Container:  container,
+		TailLines:  &lines,
+		LimitBytes: ptr.To[int64](maxLogBytes),
+	}).Stream(ctx)
+	if err != nil {
+		return nil, apiError(fmt.Sprintf("logs of container %q of pod %q", container, pod), "get pods/log", "Role", err)
+	}
+	defer stream.Close()
+	data, err := io.ReadAll(io.LimitReader(stream, maxLogBytes))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read logs of container %q of pod %q: %w", container, pod, err)
+	}
+	text := strings.TrimSuffix(string(data), "\n")
+	if text == "" {
+		return []string{}, nil
+	}
+	return strings.Split(text, "\n"), nil
+}

@@ -1,0 +1,157 @@
+package tgbot
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PaulSonOfLars/gotgbot/v2"
+
+	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
+)
+
+const token = "123456:poller-test-token"
+
+// echo answers every message with its text, slowly for "/slow".
+type echo struct {
+	mu    sync.Mutex
+	order []string
+}
+
+func (e *echo) Handle(ctx context.Context, in chatops.Input, out chatops.Responder, bot string) chatops.Result {
+	if strings.HasPrefix(in.Text, "/slow") {
+		time.Sleep(300 * time.Millisecond)
+	}
+	e.mu.Lock()
+	e.order = append(e.order, in.Text)
+	e.mu.Unlock()
+	out.Send(ctx, "echo "+telegram.EscapeHTML(in.Text))
+	return chatops.Result{Command: strings.TrimPrefix(in.Text, "/"), Outcome: "ok"}
+}
+
+func start(t *testing.T, h Handler, opts Options) (*telegramtest.Server, *strings.Builder, context.CancelFunc, chan error) {
+	t.Helper()
+	srv, err := telegramtest.New(telegramtest.Config{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	bot, err := gotgbot.NewBot(token, &gotgbot.BotOpts{BotClient: NewClient(srv.URL(), token, telegram.Retry{Base: 10 * time.Millisecond}, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	if opts.PollTimeout == 0 {
+		opts.PollTimeout = time.Second
+	}
+	p := NewPoller(bot, h, log, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, logs, cancel, done
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+var _ io.Writer = writerFunc(nil)
+
+func waitN(t *testing.T, srv *telegramtest.Server, chat int64, n int) []telegramtest.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	msgs, err := srv.WaitFor(ctx, chat, func(m []telegramtest.Message) bool { return len(m) >= n })
+	if err != nil {
+		t.Fatalf("want %d answers in chat %d, got %d: %v", n, chat, len(msgs), err)
+	}
+	return msgs
+}
+
+func TestCommandsOfOneChatRunInOrder(t *testing.T) {
+	h := &echo{}
+	srv, _, _, _ := start(t, h, Options{})
+	for _, text := range []string{"/slow 1", "/fast 2", "/slow 3", "/fast 4"} {
+		srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 7}, Text: text})
+	}
+	waitN(t, srv, 7, 4)
+	if got := strings.Join(h.order, ","); got != "/slow 1,/fast 2,/slow 3,/fast 4" {
+		t.Errorf("handled in order %s", got)
+	}
+}
+
+func TestOtherChatsAreNotBlocked(t *testing.T) {
+	srv, _, _, _ := start(t, &echo{}, Options{})
+	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 1}, Text: "/slow"})
+	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 2}, Text: "/fast"})
+	waitN(t, srv, 2, 1)
+	if n := len(srv.Messages(1)); n != 0 {
+		t.Errorf("chat 2 waited for chat 1's slow command")
+	}
+	waitN(t, srv, 1, 1)
+}
+
+func TestConflictIsLoggedAndBackedOff(t *testing.T) {
+	srv, logs, _, _ := start(t, &echo{}, Options{Conflict: 200 * time.Millisecond})
+	if err := srv.InjectFault(telegramtest.Fault{Method: "getUpdates", Times: 2, Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 3}, Text: "/after"})
+	waitN(t, srv, 3, 1)
+	if !strings.Contains(logs.String(), "another instance is polling with this token") {
+		t.Errorf("409 not logged clearly:\n%s", logs.String())
+	}
+}
+
+func TestRejectedTokenStopsTheLoop(t *testing.T) {
+	srv, logs, _, done := start(t, &echo{}, Options{})
+	if err := srv.InjectFault(telegramtest.Fault{Method: "getUpdates", Times: 1, Status: 401, Description: "Unauthorized"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("Run = %v, want the 401", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on after a 401")
+	}
+	if !strings.Contains(logs.String(), "telegram rejected the bot token") || strings.Contains(logs.String(), "poller-test-token") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+func TestShutdownConfirmsHandledUpdates(t *testing.T) {
+	srv, _, cancel, done := start(t, &echo{}, Options{})
+	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 4}, Text: "/slow"})
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Calls("getUpdates") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	err := <-done
+	done <- err
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages(4)); n != 1 {
+		t.Errorf("the in-flight command was answered %d times, want 1", n)
+	}
+	if n := srv.Pending(); n != 0 {
+		t.Errorf("%d updates unconfirmed after shutdown", n)
+	}
+}
