@@ -65,7 +65,7 @@ type world struct {
 
 var seedOnce sync.Once
 
-func newWorld(t *testing.T, extraEnv ...string) *world {
+func newWorld(t testing.TB, extraEnv ...string) *world {
 	t.Helper()
 	ctx := context.Background()
 	c := clustertest.Shared(t)
@@ -111,7 +111,7 @@ type botProcess struct {
 	exited chan error
 }
 
-func startBot(t *testing.T, env []string) *botProcess {
+func startBot(t testing.TB, env []string) *botProcess {
 	t.Helper()
 	p := &botProcess{cmd: exec.Command(binary), http: make(chan string, 1), exited: make(chan error, 1)}
 	p.cmd.Env = append(env, "PATH="+os.Getenv("PATH"))
@@ -178,7 +178,7 @@ func (p *botProcess) addr() string {
 
 // say sends text as user in a DM and waits until the bot has answered with
 // n messages more, and their texts satisfy done (nil: any).
-func (w *world) say(t *testing.T, user int64, text string, done func(last telegramtest.Message) bool) []telegramtest.Message {
+func (w *world) say(t testing.TB, user int64, text string, done func(last telegramtest.Message) bool) []telegramtest.Message {
 	t.Helper()
 	before := len(w.tg.Messages(user))
 	w.tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: user, Username: fmt.Sprintf("user%d", user)}, Text: text})

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+)
+
+// Benchmarks of the bot's command handling on the real control plane,
+// beside the kubectl process an operator would otherwise run (see
+// docs/PERFORMANCE.md):
+//
+//	CI=true go test -run '^$' -bench . -benchtime 20x ./bot/
+
+// discard is a Responder that drops every answer.
+type discard struct{}
+
+func (discard) Send(context.Context, string) (int64, error)                { return 1, nil }
+func (discard) Edit(context.Context, int64, string) error                  { return nil }
+func (discard) SendDocument(context.Context, string, []byte, string) error { return nil }
+func (discard) Announce(context.Context, int64, string) error              { return nil }
+
+var benchCommands = []struct {
+	name    string
+	command string
+	kubectl []string
+}{
+	{"get_nodes", "/get_nodes", []string{"get", "nodes", "-o", "wide"}},
+	{"get_pods", "/get_pods", []string{"get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=oil-refinery-application"}},
+	{"get_logs", "/get_logs POD", []string{"logs", "-n", ns, "--tail=30", "POD"}},
+	{"cordon", "/cordon node-tainted", []string{"cordon", "node-tainted"}},
+}
+
+func benchCluster(b *testing.B) (*clustertest.Cluster, string) {
+	c := clustertest.Shared(b)
+	ctx := context.Background()
+	seedOnce.Do(func() {
+		c.SeedNodes(ctx, b)
+		c.SeedApp(ctx, b, ns, 3)
+	})
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, listApp)
+	if err != nil || len(pods.Items) == 0 {
+		b.Fatalf("no app pods: %v", err)
+	}
+	return c, pods.Items[0].Name
+}
+
+func BenchmarkBotCommand(b *testing.B) {
+	c, pod := benchCluster(b)
+	// The bot's own client configuration (cluster.Config: QPS 20, burst 40),
+	// without the client-side rate limiter, which back-to-back iterations
+	// would otherwise measure instead of the handling.
+	cfg, err := cluster.Config(c.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	core := chatops.New(chatops.Config{Operators: []int64{operator}}, cluster.New(kube, cluster.Target{Namespace: ns, Deployment: clustertest.AppName}),
+		nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), ns, clustertest.AppName)
+	for _, bc := range benchCommands {
+		b.Run(bc.name, func(b *testing.B) {
+			text := strings.ReplaceAll(bc.command, "POD", pod)
+			for b.Loop() {
+				res := core.Handle(context.Background(), chatops.Input{UserID: operator, ChatID: operator, Private: true, Text: text, Sent: time.Now()}, discard{}, "")
+				if res.Outcome != "ok" && res.Outcome != "noop" {
+					b.Fatalf("%s: %s", text, res.Outcome)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkKubectl(b *testing.B) {
+	c, pod := benchCluster(b)
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		b.Skip("kubectl not installed")
+	}
+	for _, bc := range benchCommands {
+		b.Run(bc.name, func(b *testing.B) {
+			args := append([]string{"--kubeconfig", c.Kubeconfig}, bc.kubectl...)
+			for i := range args {
+				args[i] = strings.ReplaceAll(args[i], "POD", pod)
+			}
+			for b.Loop() {
+				if out, err := exec.Command(kubectl, args...).CombinedOutput(); err != nil {
+					b.Fatalf("kubectl %v: %v\n%s", args, err, out)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkIdleRSS reports the resident memory of a started, idle bot
+// process (after start-up and a few polls), in MiB.
+func BenchmarkIdleRSS(b *testing.B) {
+	w := newWorld(b)
+	w.say(b, viewer, "/get_nodes", nil) // warm: one command handled
+	time.Sleep(3 * time.Second)         // then idle, long-polling
+	rss, err := rssMiB(w.bot.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(rss, "MiB-rss")
+}
+
+var listApp = metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=oil-refinery-application"}
+
+func rssMiB(pid int) (float64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, nil
+}
