@@ -115,7 +115,20 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	if lines <= 0 {
 		return nil, fmt.Errorf("logs of pod %q: lines must be positive, got %d", pod, lines)
 	}
+	// The Deployment and the pod are read at once: /get_logs is the command
+	// an operator repeats most, and each round trip counts.
+	pods := c.cs.CoreV1().Pods(c.t.Namespace)
+	type podResult struct {
+		p   *corev1.Pod
+		err error
+	}
+	podc := make(chan podResult, 1)
+	go func() {
+		p, err := pods.Get(ctx, pod, metav1.GetOptions{})
+		podc <- podResult{p, err}
+	}()
 	d, err := c.get(ctx)
+	pr := <-podc
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +140,7 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	pods := c.cs.CoreV1().Pods(c.t.Namespace)
-	p, err := pods.Get(ctx, pod, metav1.GetOptions{})
+	p, err := pr.p, pr.err
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("logs of pod %q: %w %s: no such pod", pod, ErrPodNotInDeployment, c.t)
 	}
