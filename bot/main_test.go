@@ -206,6 +206,15 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 	ctx := context.Background()
 	kube := w.cluster.Client
 
+	t.Run("command menu", func(t *testing.T) {
+		for lang, first := range map[string]string{"": "версии образа в реестре", "en": "image versions in the registry"} {
+			menu := w.tg.Commands(telegramtest.CommandScope{}, lang)
+			if len(menu) != 9 || menu[0].Command != "showcontainers" || menu[0].Description != first {
+				t.Errorf("setMyCommands for language %q: %+v", lang, menu)
+			}
+		}
+	})
+
 	t.Run("get_nodes", func(t *testing.T) {
 		got := plain(w.say(t, operator, "/get_nodes", nil))
 		for _, want := range []*regexp.Regexp{
