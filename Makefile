@@ -4,7 +4,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run test deps k8s-tools unit vet fmt-check images bench fuzz
+.PHONY: run test deps k8s-tools helm-tools vet fmt-check images bench fuzz
 
 # The main job: until the bot demo exists, a dry run of the notifier.
 run:
@@ -12,7 +12,7 @@ run:
 		$(GO) run ./notifier --dry-run created
 
 # Everything CI runs: static checks and every test, real servers included.
-test: deps k8s-tools fmt-check vet
+test: deps k8s-tools helm-tools fmt-check vet
 	$(GO) test -count=1 -timeout 40m ./...
 
 deps:
@@ -20,6 +20,9 @@ deps:
 
 k8s-tools:
 	bash hack/k8s/build-tools.sh
+
+helm-tools:
+	bash hack/helm/build.sh
 
 vet:
 	$(GO) vet ./...
@@ -29,9 +32,11 @@ fmt-check:
 
 images: deps
 	bash hack/image.sh notifier
+	bash hack/image.sh bot
 
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./notifier/
+bench: deps k8s-tools helm-tools
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./notifier/ ./bot/
+	$(GO) test -run '^$$' -bench Scale -benchtime 5x ./test/chart/
 
 fuzz:
 	for f in FuzzSplit FuzzSplitHTML FuzzEscapeHTML; do \

@@ -1,0 +1,365 @@
+package chart
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"gitlab.com/derrick-kit/derrick/internal/botconfig"
+)
+
+var (
+	minimalValues = filepath.Join("testdata", "minimal-values.yaml")
+	fullValues    = filepath.Join("testdata", "full-values.yaml")
+)
+
+// botVariables is every variable the bot reads (internal/botconfig) plus
+// the Argo CD ones planned for DEPLOY_VIA=argocd.
+var botVariables = []string{
+	"TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CHATOPS_OPERATORS", "CHATOPS_VIEWERS",
+	"CHATOPS_AUDIT_CHAT_ID", "KUBECONFIG", "APP_NAMESPACE", "APP_DEPLOYMENT", "APP_CONTAINER",
+	"REGISTRY_SOURCE", "GITLAB_URL", "GITLAB_TOKEN", "GITLAB_PROJECT", "REGISTRY_IMAGE",
+	"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_INSECURE", "DEPLOY_VIA", "BOT_LANG",
+	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
+	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_INSECURE",
+}
+
+func TestLint(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"chart defaults", nil},
+		{"minimal values", []string{"-f", minimalValues}},
+		{"full values", []string{"-f", minimalValues, "-f", fullValues}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, err := helm(t, append([]string{"lint", "--strict", chartDir}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("helm lint: %v\n%s%s", err, out, stderr)
+			}
+			if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") {
+				t.Errorf("helm lint did not pass:\n%s", out)
+			}
+			for _, bad := range []string{"[WARNING]", "[ERROR]"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("helm lint reports %s:\n%s", bad, out)
+				}
+			}
+		})
+	}
+}
+
+// envOf returns the environment of the bot container as the pod would get
+// it: values, and secretKeyRefs resolved from the rendered Secret or, for
+// existingSecret, from existing.
+func envOf(t testing.TB, objs []*unstructured.Unstructured, existing map[string]map[string]string) map[string]string {
+	t.Helper()
+	secrets := maps.Clone(existing)
+	if secrets == nil {
+		secrets = map[string]map[string]string{}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Secret" {
+			continue
+		}
+		s := typed[corev1.Secret](t, o)
+		data := map[string]string{}
+		for k, v := range s.Data {
+			data[k] = string(v)
+		}
+		secrets[s.Name] = data
+	}
+	d := deploymentOf(t, objs)
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			v, ok := secrets[ref.Name][ref.Key]
+			if !ok && (ref.Optional == nil || !*ref.Optional) {
+				t.Fatalf("%s: key %q of Secret %q does not exist and is not optional", e.Name, ref.Key, ref.Name)
+			}
+			if ok {
+				env[e.Name] = v
+			}
+		default:
+			t.Fatalf("%s: unexpected valueFrom %+v", e.Name, e.ValueFrom)
+		}
+	}
+	return env
+}
+
+// loadConfig runs the bot's own configuration parser on env.
+func loadConfig(t testing.TB, env map[string]string) botconfig.Config {
+	t.Helper()
+	cfg, err := botconfig.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the bot refuses the chart's environment: %v", err)
+	}
+	return cfg
+}
+
+func TestTemplateMinimal(t *testing.T) {
+	objs := render(t, "oil", "-f", minimalValues)
+	want := []string{"ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		"Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
+		t.Errorf("rendered kinds (-want +got):\n%s", diff)
+	}
+
+	// Before Kubernetes 1.30 there is no ValidatingAdmissionPolicy v1: left out.
+	old := render(t, "oil", "-f", minimalValues, "--kube-version", "1.29.0")
+	if diff := cmp.Diff(want[:len(want)-2], kinds(old)); diff != "" {
+		t.Errorf("rendered kinds for Kubernetes 1.29 (-want +got):\n%s", diff)
+	}
+
+	d := deploymentOf(t, objs)
+	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("replicas %d strategy %q, want 1 and Recreate", *d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
+	pod := d.Spec.Template.Spec
+	psc, sc := pod.SecurityContext, pod.Containers[0].SecurityContext
+	if psc == nil || sc == nil || !*psc.RunAsNonRoot || *psc.RunAsUser == 0 || psc.SeccompProfile == nil ||
+		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		!*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("security contexts: pod %+v container %+v", psc, sc)
+	}
+	c := pod.Containers[0]
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
+		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("probes: liveness %+v readiness %+v", c.LivenessProbe, c.ReadinessProbe)
+	}
+	if c.Image != "registry.gitlab.com/derrick-kit/derrick/bot:0.1.0" {
+		t.Errorf("image %q", c.Image)
+	}
+	if pod.ServiceAccountName != "oil-bot-derrick-bot" || !*pod.AutomountServiceAccountToken {
+		t.Errorf("service account %q automount %v", pod.ServiceAccountName, pod.AutomountServiceAccountToken)
+	}
+
+	env := envOf(t, objs, nil)
+	wantEnv := map[string]string{
+		"TELEGRAM_BOT_TOKEN":  "7000000003:AAMinimalValuesToken_abcdef",
+		"TELEGRAM_API_URL":    "https://api.telegram.org",
+		"CHATOPS_OPERATORS":   "8123456789",
+		"CHATOPS_VIEWERS":     "",
+		"APP_NAMESPACE":       "oil",
+		"APP_DEPLOYMENT":      "oil-refinery-application",
+		"REGISTRY_SOURCE":     "oci",
+		"REGISTRY_IMAGE":      "registry.example.com/oil/app",
+		"REGISTRY_INSECURE":   "false",
+		"DEPLOY_VIA":          "kubernetes",
+		"BOT_LANG":            "ru",
+		"BOT_HTTP_ADDR":       ":8080",
+		"BOT_MAX_REPLICAS":    "10",
+		"BOT_MAX_COMMAND_AGE": "2m",
+		"BOT_ROLLOUT_TIMEOUT": "5m",
+	}
+	if diff := cmp.Diff(wantEnv, env); diff != "" {
+		t.Errorf("bot environment (-want +got):\n%s", diff)
+	}
+	cfg := loadConfig(t, env)
+	if !slices.Equal(cfg.Core.Operators, []int64{8123456789}) {
+		t.Errorf("operators %v", cfg.Core.Operators)
+	}
+
+	// RBAC: exactly the rules the bot's commands need.
+	cr := typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole"))
+	wantCR := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "patch"}}}
+	if diff := cmp.Diff(wantCR, cr.Rules); diff != "" {
+		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+	}
+	role := typed[rbacv1.Role](t, find(t, objs, "Role"))
+	wantRole := []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"oil-refinery-application"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+	}
+	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
+		t.Errorf("Role rules (-want +got):\n%s", diff)
+	}
+	if role.Namespace != "oil" {
+		t.Errorf("Role in namespace %q, want oil", role.Namespace)
+	}
+}
+
+func TestTemplateFull(t *testing.T) {
+	objs := render(t, "derrick", "-f", minimalValues, "-f", fullValues)
+	want := []string{"NetworkPolicy", "ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role",
+		"RoleBinding", "Service", "Deployment", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
+		t.Errorf("rendered kinds (-want +got):\n%s", diff)
+	}
+	env := envOf(t, objs, nil)
+	names := slices.Sorted(maps.Keys(env))
+	wantNames := append(slices.Clone(botVariables), "TZ")
+	slices.Sort(wantNames)
+	if diff := cmp.Diff(wantNames, names); diff != "" {
+		t.Errorf("variables set (-want +got):\n%s", diff)
+	}
+	for k, v := range map[string]string{
+		"CHATOPS_OPERATORS":     "8123456789,111",
+		"CHATOPS_VIEWERS":       "222,7000000000",
+		"CHATOPS_AUDIT_CHAT_ID": "-1001234567890",
+		"APP_NAMESPACE":         "oil",
+		"BOT_HTTP_ADDR":         ":9090",
+		"GITLAB_PROJECT":        "oil/refinery",
+		"REGISTRY_PASSWORD":     "registry-password",
+		"ARGOCD_AUTH_TOKEN":     "argocd-token",
+	} {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+	cfg := loadConfig(t, env)
+	if cfg.Core.AuditChatID != -1001234567890 || cfg.Core.Lang != "en" || cfg.Core.MaxReplicas != 5 || cfg.Source != "gitlab" {
+		t.Errorf("bot config from the chart: %+v", cfg.Core)
+	}
+	d := deploymentOf(t, objs)
+	if *d.Spec.Replicas != 0 || d.Name != "oil-chatops" || d.Spec.Template.Spec.ServiceAccountName != "oil-chatops-sa" {
+		t.Errorf("deployment %s replicas %d sa %s", d.Name, *d.Spec.Replicas, d.Spec.Template.Spec.ServiceAccountName)
+	}
+	if role := find(t, objs, "Role"); role.GetNamespace() != "oil" {
+		t.Errorf("Role in %q, want the app namespace oil", role.GetNamespace())
+	}
+	np := typed[networkingv1.NetworkPolicy](t, find(t, objs, "NetworkPolicy"))
+	var egress []string
+	for _, r := range np.Spec.Egress {
+		var to, ports []string
+		for _, p := range r.To {
+			if p.IPBlock != nil {
+				to = append(to, p.IPBlock.CIDR)
+			} else {
+				to = append(to, "selector")
+			}
+		}
+		for _, p := range r.Ports {
+			ports = append(ports, fmt.Sprintf("%s/%s", p.Port, *p.Protocol))
+		}
+		egress = append(egress, strings.Join(to, ",")+" "+strings.Join(ports, ","))
+	}
+	wantEgress := []string{
+		"selector 53/UDP,53/TCP",
+		"10.0.0.1/32 6443/TCP",
+		"149.154.160.0/20,91.108.4.0/22 443/TCP,5000/TCP",
+		"10.20.0.0/16 5432/TCP",
+	}
+	if diff := cmp.Diff(wantEgress, egress); diff != "" {
+		t.Errorf("NetworkPolicy egress (-want +got):\n%s", diff)
+	}
+	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "http" {
+		t.Errorf("NetworkPolicy ingress %+v, want the http port from metricsFrom", np.Spec.Ingress)
+	}
+	sm := find(t, objs, "ServiceMonitor")
+	if port, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints"); len(port) != 1 {
+		t.Errorf("ServiceMonitor endpoints %v", port)
+	}
+}
+
+func TestTemplateExistingSecret(t *testing.T) {
+	objs := render(t, "oil", "-f", minimalValues, "--set", "telegram.existingSecret=bot-credentials",
+		"--set", "telegram.token=", "--set", "registry.username=robot")
+	for _, o := range objs {
+		if o.GetKind() == "Secret" {
+			t.Errorf("a Secret is rendered although existingSecret is set")
+		}
+	}
+	env := envOf(t, objs, map[string]map[string]string{"bot-credentials": {
+		"TELEGRAM_BOT_TOKEN": "7000000005:AAExisting_abcdef", "REGISTRY_PASSWORD": "pw",
+	}})
+	if env["TELEGRAM_BOT_TOKEN"] != "7000000005:AAExisting_abcdef" || env["REGISTRY_PASSWORD"] != "pw" {
+		t.Errorf("secrets from existingSecret: %v", env)
+	}
+	loadConfig(t, env)
+}
+
+func TestBadValuesAreRefused(t *testing.T) {
+	const schema = "values don't meet the specifications of the schema"
+	tests := []struct {
+		name string
+		set  []string
+		want []string
+	}{
+		{"two replicas", []string{"replicaCount=2"}, []string{schema, "at '/replicaCount': maximum: got 2, want 1"}},
+		{"replicas as text", []string{"replicaCount=one"}, []string{schema, "at '/replicaCount': got string, want integer"}},
+		{"operators not a list", []string{"chatops.operators=123"}, []string{schema, "at '/chatops/operators': got number, want array"}},
+		{"operator by username", []string{"chatops.operators={@boss}"}, []string{schema, "at '/chatops/operators/0': got string, want integer"}},
+		{"negative operator id", []string{"chatops.operators={-5}"}, []string{schema, "at '/chatops/operators/0'"}},
+		{"insecure not a boolean", []string{"registry.insecure=yes"}, []string{schema, "at '/registry/insecure': got string, want boolean"}},
+		{"duration as number", []string{"bot.maxCommandAge=5"}, []string{schema, "at '/bot/maxCommandAge': got number, want string"}},
+		{"duration malformed", []string{"bot.rolloutTimeout=5 minutes"}, []string{schema, "at '/bot/rolloutTimeout'"}},
+		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
+		{"unknown language", []string{"bot.lang=de"}, []string{schema, "at '/bot/lang': value must be one of 'ru', 'en'"}},
+		{"unknown registry source", []string{"registry.source=dockerhub"}, []string{schema, "at '/registry/source': value must be one of 'gitlab', 'oci'"}},
+		{"argocd not yet", []string{"deploy.via=argocd"}, []string{schema, "at '/deploy/via'"}},
+		{"port out of range", []string{"bot.httpPort=70000"}, []string{schema, "at '/bot/httpPort'"}},
+		{"misspelt key", []string{"replicas=1"}, []string{schema, "additional properties 'replicas' not allowed"}},
+		{"no token", []string{"telegram.token="}, []string{"telegram.token or telegram.existingSecret is required"}},
+		{"nobody allowed", []string{"chatops.operators=null"}, []string{"chatops.operators or chatops.viewers is required"}},
+		{"oci without image", []string{"registry.image="}, []string{"registry.image is required for registry.source oci"}},
+		{"gitlab without project", []string{"registry.source=gitlab", "registry.gitlab.url=https://gitlab.example.com", "registry.gitlab.token=t"}, []string{"registry.gitlab.url and registry.gitlab.project are required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"template", "oil-bot", chartDir, "-f", minimalValues}
+			for _, s := range tt.set {
+				args = append(args, "--set", s)
+			}
+			out, stderr, err := helm(t, args...)
+			if err == nil {
+				t.Fatalf("helm template accepted %v:\n%.400s", tt.set, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("helm's error lacks %q:\n%s", want, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestValuesAreDocumented checks that every key of values.yaml has a
+// comment: a key without one must be a group whose keys all have one.
+func TestValuesAreDocumented(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var undocumented []string
+	var walk func(path string, m *yaml.Node)
+	walk = func(path string, m *yaml.Node) {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			key, val := m.Content[i], m.Content[i+1]
+			p := strings.TrimPrefix(path+"."+key.Value, ".")
+			switch {
+			case key.HeadComment != "":
+			case val.Kind == yaml.MappingNode && len(val.Content) > 0:
+				walk(p, val)
+			default:
+				undocumented = append(undocumented, fmt.Sprintf("%s (line %d)", p, key.Line))
+			}
+		}
+	}
+	walk("", doc.Content[0])
+	if len(undocumented) > 0 {
+		t.Errorf("values.yaml keys without a comment:\n%s", strings.Join(undocumented, "\n"))
+	}
+}
