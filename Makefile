@@ -4,7 +4,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run test deps k8s-tools helm-tools vet fmt-check images bench fuzz
+.PHONY: run test deps k8s-tools helm-tools argocd-tools vet fmt-check images bench fuzz
 
 # The main job: until the bot demo exists, a dry run of the notifier.
 run:
@@ -12,7 +12,7 @@ run:
 		$(GO) run ./notifier --dry-run created
 
 # Everything CI runs: static checks and every test, real servers included.
-test: deps k8s-tools helm-tools fmt-check vet
+test: deps k8s-tools helm-tools argocd-tools fmt-check vet
 	$(GO) test -count=1 -timeout 40m ./...
 
 deps:
@@ -23,6 +23,9 @@ k8s-tools:
 
 helm-tools:
 	bash hack/helm/build.sh
+
+argocd-tools:
+	bash hack/argocd/build.sh
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,323 @@
+package argocd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Values of App fields, as Argo CD spells them.
+const (
+	SyncSynced    = "Synced"
+	SyncOutOfSync = "OutOfSync"
+
+	HealthHealthy     = "Healthy"
+	HealthProgressing = "Progressing"
+	HealthDegraded    = "Degraded"
+	HealthMissing     = "Missing"
+
+	PhaseRunning     = "Running"
+	PhaseTerminating = "Terminating"
+	PhaseSucceeded   = "Succeeded"
+	PhaseFailed      = "Failed"
+	PhaseError       = "Error"
+
+	SourceKustomize = "Kustomize"
+	SourceHelm      = "Helm"
+)
+
+// App is what Derrick reads of an Argo CD Application.
+type App struct {
+	Name    string
+	Project string
+	// SourceType is status.sourceType: Kustomize, Helm, Directory or
+	// Plugin. Before the first reconciliation it is inferred from the spec
+	// (Helm for a chart or Helm parameters, Kustomize for kustomize
+	// overrides) or empty.
+	SourceType string
+	// Sync is status.sync.status: Synced, OutOfSync or Unknown; Revision is
+	// the git revision it was compared at.
+	Sync, Revision string
+	// Health is status.health.status: Healthy, Progressing, Degraded,
+	// Suspended, Missing or Unknown.
+	Health, HealthMessage string
+	// Compared: Sync and Health describe the current spec (its source is
+	// the one status.sync.comparedTo names). Right after a change of the
+	// spec they still describe the old one until the controller compares.
+	Compared bool
+	// Operation is status.operationState; its Phase is empty when the
+	// application never ran an operation.
+	Operation Operation
+	// Images is status.summary.images: the images of the live resources.
+	Images []string
+	// KustomizeImages and Replicas are the kustomize overrides of the spec
+	// (spec.source.kustomize.images and .replicas).
+	KustomizeImages []string
+	Replicas        []Replica
+	// HelmParameters are the Helm overrides (spec.source.helm.parameters).
+	HelmParameters []HelmParameter
+	// MultiSource: the spec has spec.sources; the fields above that come
+	// from spec.source are empty then.
+	MultiSource bool
+	// Conditions are status.conditions as "Type: message", e.g. a
+	// ComparisonError saying why manifests could not be generated.
+	Conditions []string
+}
+
+// Operation is the state of the application's last or current operation.
+type Operation struct {
+	// Phase is Running, Terminating, Succeeded, Failed or Error.
+	Phase, Message string
+	// Current: the operation is about the current spec (its source is
+	// spec.source), not an earlier one.
+	Current               bool
+	StartedAt, FinishedAt time.Time
+}
+
+// Replica is one kustomize replicas override: the Deployment (or other
+// workload) named Name runs Count replicas.
+type Replica struct {
+	Name  string
+	Count int32
+}
+
+// HelmParameter is one Helm parameter override.
+type HelmParameter struct {
+	Name, Value string
+	ForceString bool
+}
+
+// Settled reports whether the application is done with its current spec:
+// compared, Synced, Healthy, and no operation running.
+func (a App) Settled() bool {
+	return a.Compared && a.Sync == SyncSynced && a.Health == HealthHealthy && !a.Operation.running()
+}
+
+// RunsImage reports whether image is among the images of the live
+// resources (status.summary.images).
+func (a App) RunsImage(image string) bool { return slices.Contains(a.Images, image) }
+
+// ReplicasOf returns the kustomize replicas override for name, if any.
+func (a App) ReplicasOf(name string) (int32, bool) {
+	for _, r := range a.Replicas {
+		if r.Name == name {
+			return r.Count, true
+		}
+	}
+	return 0, false
+}
+
+// String is a one-line summary for progress messages, e.g.
+// "sync Synced, health Healthy, operation Succeeded (successfully synced)".
+func (a App) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sync %s, health %s", orUnknown(a.Sync), orUnknown(a.Health))
+	if a.HealthMessage != "" && a.Health != HealthHealthy {
+		fmt.Fprintf(&b, " (%s)", a.HealthMessage)
+	}
+	if a.Operation.Phase != "" {
+		fmt.Fprintf(&b, ", operation %s", a.Operation.Phase)
+		if a.Operation.Message != "" {
+			fmt.Fprintf(&b, " (%s)", a.Operation.Message)
+		}
+	}
+	if !a.Compared {
+		b.WriteString(", comparison pending")
+	}
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "Unknown"
+	}
+	return s
+}
+
+func (o Operation) running() bool { return o.Phase == PhaseRunning || o.Phase == PhaseTerminating }
+
+// Application reads the application.
+func (c *Client) Application(ctx context.Context) (App, error) {
+	var raw rawApp
+	if err := c.do(ctx, "get", http.MethodGet, c.appPath(""), c.projectQuery(), nil, &raw); err != nil {
+		return App{}, err
+	}
+	return raw.app()
+}
+
+func (c *Client) projectQuery() url.Values {
+	if c.cfg.Project == "" {
+		return nil
+	}
+	return url.Values{"project": {c.cfg.Project}}
+}
+
+// rawApp is the part of an Application's JSON the client reads. Sources
+// are kept raw: they are compared as a whole and patched field by field.
+type rawApp struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Project string          `json:"project"`
+		Source  json.RawMessage `json:"source"`
+		Sources json.RawMessage `json:"sources"`
+	} `json:"spec"`
+	Status struct {
+		SourceType string `json:"sourceType"`
+		Sync       struct {
+			Status     string `json:"status"`
+			Revision   string `json:"revision"`
+			ComparedTo struct {
+				Source  json.RawMessage `json:"source"`
+				Sources json.RawMessage `json:"sources"`
+			} `json:"comparedTo"`
+		} `json:"sync"`
+		Health struct {
+			Status  string `json:"status"`
+			Message string `json:"message"`
+		} `json:"health"`
+		OperationState *struct {
+			Phase      string     `json:"phase"`
+			Message    string     `json:"message"`
+			StartedAt  *time.Time `json:"startedAt"`
+			FinishedAt *time.Time `json:"finishedAt"`
+			SyncResult *struct {
+				Source  json.RawMessage `json:"source"`
+				Sources json.RawMessage `json:"sources"`
+			} `json:"syncResult"`
+		} `json:"operationState"`
+		Summary struct {
+			Images []string `json:"images"`
+		} `json:"summary"`
+		Conditions []struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+// source is the part of spec.source SetImage and SetReplicas work on.
+type source struct {
+	Chart     string `json:"chart"`
+	Kustomize *struct {
+		Images   []string `json:"images"`
+		Replicas []struct {
+			Name  string          `json:"name"`
+			Count json.RawMessage `json:"count"` // int or string
+		} `json:"replicas"`
+	} `json:"kustomize"`
+	Helm *struct {
+		Parameters []struct {
+			Name        string `json:"name"`
+			Value       string `json:"value"`
+			ForceString bool   `json:"forceString"`
+		} `json:"parameters"`
+	} `json:"helm"`
+}
+
+func (r rawApp) app() (App, error) {
+	st := r.Status
+	a := App{
+		Name:          r.Metadata.Name,
+		Project:       r.Spec.Project,
+		SourceType:    st.SourceType,
+		Sync:          st.Sync.Status,
+		Revision:      st.Sync.Revision,
+		Health:        st.Health.Status,
+		HealthMessage: st.Health.Message,
+		Images:        st.Summary.Images,
+		MultiSource:   present(r.Spec.Sources),
+		Compared: sameJSON(r.Spec.Source, st.Sync.ComparedTo.Source) &&
+			sameJSON(r.Spec.Sources, st.Sync.ComparedTo.Sources),
+	}
+	if op := st.OperationState; op != nil {
+		a.Operation = Operation{Phase: op.Phase, Message: op.Message}
+		if op.StartedAt != nil {
+			a.Operation.StartedAt = *op.StartedAt
+		}
+		if op.FinishedAt != nil {
+			a.Operation.FinishedAt = *op.FinishedAt
+		}
+		if res := op.SyncResult; res != nil {
+			a.Operation.Current = sameJSON(r.Spec.Source, res.Source) && sameJSON(r.Spec.Sources, res.Sources)
+		}
+	}
+	for _, cond := range st.Conditions {
+		a.Conditions = append(a.Conditions, cond.Type+": "+cond.Message)
+	}
+	if !present(r.Spec.Source) {
+		return a, nil
+	}
+	var src source
+	if err := json.Unmarshal(r.Spec.Source, &src); err != nil {
+		return App{}, fmt.Errorf("application %q: decode spec.source: %w", a.Name, err)
+	}
+	if k := src.Kustomize; k != nil {
+		a.KustomizeImages = k.Images
+		for _, rep := range k.Replicas {
+			n, err := replicaCount(rep.Count)
+			if err != nil {
+				return App{}, fmt.Errorf("application %q: kustomize replicas of %q: %w", a.Name, rep.Name, err)
+			}
+			a.Replicas = append(a.Replicas, Replica{Name: rep.Name, Count: n})
+		}
+	}
+	if h := src.Helm; h != nil {
+		for _, p := range h.Parameters {
+			a.HelmParameters = append(a.HelmParameters, HelmParameter(p))
+		}
+	}
+	if a.SourceType == "" {
+		switch {
+		case src.Chart != "" || src.Helm != nil:
+			a.SourceType = SourceHelm
+		case src.Kustomize != nil:
+			a.SourceType = SourceKustomize
+		}
+	}
+	return a, nil
+}
+
+// replicaCount decodes an IntOrString count.
+func replicaCount(raw json.RawMessage) (int32, error) {
+	var n int32
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, fmt.Errorf("count %s is neither a number nor a string", raw)
+	}
+	v, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("count %q is not a number", s)
+	}
+	return int32(v), nil
+}
+
+// present reports whether a raw JSON field holds a value.
+func present(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s != "" && s != "null"
+}
+
+// sameJSON reports whether two JSON documents hold the same value; absent
+// and null are the same.
+func sameJSON(a, b json.RawMessage) bool {
+	if !present(a) || !present(b) {
+		return present(a) == present(b)
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}

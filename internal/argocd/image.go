@@ -1,0 +1,99 @@
+package argocd
+
+import (
+	"fmt"
+	"strings"
+)
+
+// imageRef is an image reference split as kustomize and Helm charts need it.
+type imageRef struct {
+	name   string // registry.example.com:5000/oil/app
+	tag    string // 0.10.5, may be empty when digest is set
+	digest string // sha256:..., may be empty
+}
+
+// parseImage splits "name:tag", "name@digest" or "name:tag@digest". A
+// reference without tag and digest is refused: it would mean "latest".
+func parseImage(ref string) (imageRef, error) {
+	var r imageRef
+	if ref == "" || strings.ContainsAny(ref, " \t\r\n=") {
+		return r, fmt.Errorf("image %q: want repository:tag, e.g. registry.example.com/oil/app:0.10.5", ref)
+	}
+	rest := ref
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		rest, r.digest = rest[:i], rest[i+1:]
+		if !strings.Contains(r.digest, ":") {
+			return imageRef{}, fmt.Errorf("image %q: digest %q: want algorithm:hex", ref, r.digest)
+		}
+	}
+	// A ':' after the last '/' starts the tag; one before it is a registry port.
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		rest, r.tag = rest[:i], rest[i+1:]
+		if r.tag == "" {
+			return imageRef{}, fmt.Errorf("image %q: empty tag", ref)
+		}
+	}
+	r.name = rest
+	if r.name == "" || strings.HasSuffix(r.name, "/") || strings.HasPrefix(r.name, "/") {
+		return imageRef{}, fmt.Errorf("image %q: empty repository", ref)
+	}
+	if r.tag == "" && r.digest == "" {
+		return imageRef{}, fmt.Errorf("image %q has no tag: want repository:tag, e.g. %s:0.10.5", ref, r.name)
+	}
+	return r, nil
+}
+
+// String is the reference in kustomize's images syntax.
+func (r imageRef) String() string {
+	s := r.name
+	if r.tag != "" {
+		s += ":" + r.tag
+	}
+	if r.digest != "" {
+		s += "@" + r.digest
+	}
+	return s
+}
+
+// withKustomizeImage returns the kustomize images overrides with the
+// override for ref's repository replaced (or appended), keeping the others.
+// An override of the form "old=new:tag" whose old or new name is ref's
+// repository keeps its old name: "old=<ref>".
+func withKustomizeImage(images []string, ref imageRef) []string {
+	out := make([]string, 0, len(images)+1)
+	done := false
+	for _, img := range images {
+		key, target, renamed := strings.Cut(img, "=")
+		if !renamed {
+			target = img
+		}
+		if key == ref.name || imageName(target) == ref.name || imageName(key) == ref.name {
+			if done {
+				continue // a duplicate: keep one override per image
+			}
+			done = true
+			if renamed {
+				img = key + "=" + ref.String()
+			} else {
+				img = ref.String()
+			}
+		}
+		out = append(out, img)
+	}
+	if !done {
+		out = append(out, ref.String())
+	}
+	return out
+}
+
+// imageName strips tag and digest of a reference; it tolerates the partial
+// forms kustomize overrides allow (a bare name, or ":tag" only).
+func imageName(ref string) string {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
+}
