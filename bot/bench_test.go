@@ -72,7 +72,8 @@ func BenchmarkBotCommand(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	core := chatops.New(chatops.Config{Operators: []int64{operator}}, cluster.New(kube, cluster.Target{Namespace: ns, Deployment: clustertest.AppName}),
+	kc := cluster.New(kube, cluster.Target{Namespace: ns, Deployment: clustertest.AppName})
+	core := chatops.New(chatops.Config{Operators: []int64{operator}}, kc, &chatops.KubernetesDeployer{Cluster: kc},
 		nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), ns, clustertest.AppName)
 	for _, bc := range benchCommands {
 		b.Run(bc.name, func(b *testing.B) {

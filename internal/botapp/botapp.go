@@ -14,6 +14,7 @@ import (
 	"github.com/PaulSonOfLars/gotgbot/v2"
 	"k8s.io/client-go/kubernetes"
 
+	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
@@ -73,7 +74,11 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		return err
 	}
 
-	core := chatops.New(cfg.Core, kc, reg, log, ns, cfg.Deployment)
+	deployer, err := newDeployer(cfg, kc)
+	if err != nil {
+		return err
+	}
+	core := chatops.New(cfg.Core, kc, deployer, reg, log, ns, cfg.Deployment)
 	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
 		OnResult: func(r chatops.Result, d time.Duration) {
 			if r.Outcome != "ignored" {
@@ -163,6 +168,18 @@ func hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// newDeployer picks how /deploy and /set_replicas change the application.
+func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, error) {
+	if cfg.DeployVia != "argocd" {
+		return &chatops.KubernetesDeployer{Cluster: kc, Every: chatops.DefaultProgressEvery / 2}, nil
+	}
+	argo, err := argocd.New(cfg.ArgoCD)
+	if err != nil {
+		return nil, fmt.Errorf("argo cd client: %w", err)
+	}
+	return &chatops.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
 }
 
 func newRegistry(cfg botconfig.Config) (registry.Lister, error) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -29,6 +30,7 @@ type Config struct {
 	GitLab     registry.GitLabConfig
 	OCI        registry.OCIConfig
 	DeployVia  string // DEPLOY_VIA
+	ArgoCD     argocd.Config
 	HTTPAddr   string // BOT_HTTP_ADDR
 	Core       chatops.Config
 }
@@ -36,7 +38,7 @@ type Config struct {
 // Accepted values of the enumerations.
 var (
 	Sources   = []string{"gitlab", "oci"}
-	DeployVia = []string{"kubernetes"}
+	DeployVia = []string{"kubernetes", "argocd"}
 )
 
 // Load reads the configuration through getenv and validates it.
@@ -104,7 +106,12 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("REGISTRY_SOURCE must be one of %s, got %q", strings.Join(Sources, ", "), c.Source)
 	}
 	if !slices.Contains(DeployVia, c.DeployVia) {
-		return c, fmt.Errorf("DEPLOY_VIA must be one of %s, got %q (argocd is planned)", strings.Join(DeployVia, ", "), c.DeployVia)
+		return c, fmt.Errorf("DEPLOY_VIA must be one of %s, got %q", strings.Join(DeployVia, ", "), c.DeployVia)
+	}
+	if c.DeployVia == "argocd" {
+		if c.ArgoCD, err = argoConfig(env, getenv); err != nil {
+			return c, err
+		}
 	}
 	if c.OCI.Insecure, err = boolean("REGISTRY_INSECURE", env("REGISTRY_INSECURE")); err != nil {
 		return c, err
@@ -136,6 +143,37 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// argoConfig reads the ARGOCD_* variables of DEPLOY_VIA=argocd.
+func argoConfig(env, getenv func(string) string) (argocd.Config, error) {
+	a := argocd.Config{
+		Server:  strings.TrimRight(env("ARGOCD_SERVER"), "/"),
+		Token:   strings.TrimSpace(getenv("ARGOCD_AUTH_TOKEN")),
+		App:     env("ARGOCD_APP"),
+		Project: env("ARGOCD_PROJECT"),
+	}
+	if a.App == "" {
+		a.App = argocd.DefaultApp
+	}
+	u, err := url.Parse(a.Server)
+	switch {
+	case a.Server == "":
+		return a, fmt.Errorf("ARGOCD_SERVER is not set: DEPLOY_VIA=argocd needs Argo CD's base URL such as https://argocd.example.com")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+		return a, fmt.Errorf("ARGOCD_SERVER must be an http:// or https:// base URL such as https://argocd.example.com, got %q", a.Server)
+	}
+	if a.Token == "" {
+		return a, fmt.Errorf("ARGOCD_AUTH_TOKEN is not set: DEPLOY_VIA=argocd needs an Argo CD API token (argocd account generate-token)")
+	}
+	if a.Insecure, err = boolean("ARGOCD_INSECURE", env("ARGOCD_INSECURE")); err != nil {
+		return a, err
+	}
+	if err := a.Validate(); err != nil {
+		// Names what is wrong (the app or project name); never the token.
+		return a, fmt.Errorf("ARGOCD_APP / ARGOCD_PROJECT: %w", err)
+	}
+	return a, nil
 }
 
 func userIDs(name, v string) ([]int64, error) {

@@ -48,6 +48,7 @@ func TestAccepts(t *testing.T) {
 		"limits":        {"BOT_MAX_REPLICAS": "50", "BOT_MAX_COMMAND_AGE": "30s", "BOT_ROLLOUT_TIMEOUT": "10m"},
 		"insecure":      {"REGISTRY_INSECURE": "true"},
 		"http address":  {"BOT_HTTP_ADDR": "127.0.0.1:9090"},
+		"argocd":        {"DEPLOY_VIA": "argocd", "ARGOCD_SERVER": "http://127.0.0.1:8081/", "ARGOCD_AUTH_TOKEN": "eyJ.x.y", "ARGOCD_INSECURE": "true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(over); err != nil {
@@ -75,7 +76,12 @@ func TestRejects(t *testing.T) {
 		{"oci without image", map[string]string{"REGISTRY_IMAGE": ""}, "REGISTRY_IMAGE is not set"},
 		{"oci image with tag", map[string]string{"REGISTRY_IMAGE": "registry.example.com/oil/app:1.0"}, "REGISTRY_IMAGE must be an image reference without tag"},
 		{"gitlab without project", map[string]string{"REGISTRY_SOURCE": "gitlab", "GITLAB_URL": "https://gitlab.example.com", "GITLAB_TOKEN": "t"}, "GITLAB_PROJECT"},
-		{"deploy via", map[string]string{"DEPLOY_VIA": "helm"}, `DEPLOY_VIA must be one of kubernetes, got "helm"`},
+		{"deploy via", map[string]string{"DEPLOY_VIA": "helm"}, `DEPLOY_VIA must be one of kubernetes, argocd, got "helm"`},
+		{"argocd without server", map[string]string{"DEPLOY_VIA": "argocd", "ARGOCD_AUTH_TOKEN": "t"}, "ARGOCD_SERVER is not set"},
+		{"argocd server not a URL", map[string]string{"DEPLOY_VIA": "argocd", "ARGOCD_SERVER": "argocd.example.com", "ARGOCD_AUTH_TOKEN": "t"}, `ARGOCD_SERVER must be an http:// or https:// base URL`},
+		{"argocd without token", map[string]string{"DEPLOY_VIA": "argocd", "ARGOCD_SERVER": "https://argocd.example.com"}, "ARGOCD_AUTH_TOKEN is not set"},
+		{"argocd bad app", map[string]string{"DEPLOY_VIA": "argocd", "ARGOCD_SERVER": "https://argocd.example.com", "ARGOCD_AUTH_TOKEN": "t", "ARGOCD_APP": "Oil App"}, "ARGOCD_APP / ARGOCD_PROJECT"},
+		{"argocd insecure word", map[string]string{"DEPLOY_VIA": "argocd", "ARGOCD_SERVER": "https://argocd.example.com", "ARGOCD_AUTH_TOKEN": "t", "ARGOCD_INSECURE": "maybe"}, "ARGOCD_INSECURE must be true or false"},
 		{"insecure word", map[string]string{"REGISTRY_INSECURE": "yes please"}, "REGISTRY_INSECURE must be true or false"},
 		{"http address", map[string]string{"BOT_HTTP_ADDR": "8080"}, `BOT_HTTP_ADDR must be host:port or :port such as :8080, got "8080"`},
 		{"max replicas", map[string]string{"BOT_MAX_REPLICAS": "-1"}, "BOT_MAX_REPLICAS must be a whole number from 0 to 1000"},

@@ -48,9 +48,6 @@ type Cluster interface {
 	Pods(ctx context.Context) ([]cluster.Pod, error)
 	Logs(ctx context.Context, pod string, lines int64) ([]string, error)
 	Deployment(ctx context.Context) (cluster.Deployment, error)
-	Scale(ctx context.Context, replicas int32) (prev int32, err error)
-	SetImage(ctx context.Context, image string) (prev string, err error)
-	WaitRollout(ctx context.Context, every time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error)
 }
 
 var _ Cluster = (*cluster.Client)(nil)
@@ -100,6 +97,7 @@ type Core struct {
 	cfg      Config
 	t        *texts
 	cluster  Cluster
+	deployer Deployer
 	registry registry.Lister
 	log      *slog.Logger
 	now      func() time.Time
@@ -107,8 +105,9 @@ type Core struct {
 	ns, name string
 }
 
-// New returns a Core. ns and deployment name the application, for texts.
-func New(cfg Config, c Cluster, reg registry.Lister, log *slog.Logger, ns, deployment string) *Core {
+// New returns a Core that reads the cluster through c and changes the
+// application through d. ns and deployment name the application, for texts.
+func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logger, ns, deployment string) *Core {
 	if cfg.MaxCommandAge <= 0 {
 		cfg.MaxCommandAge = DefaultMaxCommandAge
 	}
@@ -128,7 +127,7 @@ func New(cfg Config, c Cluster, reg registry.Lister, log *slog.Logger, ns, deplo
 	if t == nil {
 		t = &ru
 	}
-	return &Core{cfg: cfg, t: t, cluster: c, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
+	return &Core{cfg: cfg, t: t, cluster: c, deployer: d, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
 }
 
 // RoleOf decides by numeric user id only; usernames can change hands.

@@ -41,7 +41,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		mod(&cfg)
 	}
 	h := &harness{cluster: newFakeCluster(), registry: newFakeRegistry(), logs: &bytes.Buffer{}}
-	h.core = New(cfg, h.cluster, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+	h.core = New(cfg, h.cluster, &KubernetesDeployer{Cluster: h.cluster}, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
 	h.core.now = func() time.Time { return time.Unix(now, 0) }
 	return h
 }

@@ -148,66 +148,77 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
 		c.reply(ctx, cc.out, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", ")))
 		return outcomeInvalid, ""
 	}
-	d, err := c.cluster.Deployment(ctx)
+	current, _, err := c.deployer.Current(ctx)
+	if c.refuseArgoManaged(ctx, cc, err) {
+		return outcomeRefused, ""
+	}
 	if err != nil {
 		return c.fail(ctx, cc, "deploy", err), ""
 	}
-	if c.refuseArgoManaged(ctx, cc, d) {
-		return outcomeRefused, ""
-	}
 	repo := c.cfg.RegistryImage
 	if repo == "" {
-		repo = imageRepo(d.Image)
+		repo = imageRepo(current)
 	}
 	image := repo + ":" + version
-	if d.Image == image {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.DeploySame, esc(d.Name), esc(version)))
+	if current == image {
+		c.reply(ctx, cc.out, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version)))
 		return outcomeNoop, announce
 	}
-	if _, err := c.cluster.SetImage(ctx, image); err != nil {
+	if err := c.deployer.SetImage(ctx, image); err != nil {
 		return c.fail(ctx, cc, "deploy", err), announce
 	}
-	msgID, err := cc.out.Send(ctx, fmt.Sprintf(c.t.DeployStart, esc(version), esc(d.Name)))
+	msgID, err := cc.out.Send(ctx, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
 	if err != nil {
 		c.log.Warn("reply not delivered", "error", err)
 	}
-	*cc.follow = func(ctx context.Context) { c.watchRollout(ctx, cc, version, msgID) }
+	*cc.follow = func(ctx context.Context) {
+		c.follow(ctx, cc, msgID, image, "/deploy "+esc(version), func(p Progress) string {
+			if p.Argo != "" {
+				return fmt.Sprintf(c.t.DeployArgo, esc(version), esc(p.Argo))
+			}
+			return fmt.Sprintf(c.t.DeployProgress, esc(version), p.Updated, p.Desired, p.Ready, p.Desired, p.Available, p.Desired)
+		}, func(p Progress) string {
+			if p.Argo != "" {
+				return fmt.Sprintf(c.t.DeployDoneArgo, esc(version))
+			}
+			return fmt.Sprintf(c.t.DeployDone, esc(version), p.Available, p.Desired)
+		})
+	}
 	return outcomeOK, "" // announced when the rollout ends
 }
 
-// watchRollout edits the /deploy message as the rollout goes on, until it
-// is done, failed or BOT_ROLLOUT_TIMEOUT passed, and logs how it ended.
-func (c *Core) watchRollout(ctx context.Context, cc cmdCtx, version string, msgID int64) {
+// follow edits the message msgID as the change goes on, until it is done,
+// failed or BOT_ROLLOUT_TIMEOUT passed, then announces and logs the end.
+func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what string, during, done func(Progress) string) {
 	p := progress{core: c, out: cc.out, msgID: msgID}
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.RolloutTimeout)
 	defer cancel()
-	r, err := c.cluster.WaitRollout(wctx, c.cfg.ProgressEvery/2, func(r cluster.Rollout) {
-		p.edit(ctx, fmt.Sprintf(c.t.DeployProgress, esc(version), r.Updated, r.Desired, r.Ready, r.Desired, r.Available, r.Desired), false)
-	})
+	r, err := c.deployer.Wait(wctx, image, func(r Progress) { p.edit(ctx, during(r), false) })
 	outcome := outcomeError
 	switch {
 	case r.Done:
 		outcome = outcomeOK
-		p.edit(ctx, fmt.Sprintf(c.t.DeployDone, esc(version), r.Available, r.Desired), true)
+		p.edit(ctx, done(r), true)
 	case r.Failed:
-		p.edit(ctx, fmt.Sprintf(c.t.DeployFailed, esc(version), esc(r.Message)), true)
+		p.edit(ctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(r.Message)), true)
 	case errors.Is(err, context.DeadlineExceeded):
-		p.edit(ctx, fmt.Sprintf(c.t.DeployTimed, esc(version), c.cfg.RolloutTimeout, r.Updated, r.Desired, r.Available, r.Desired), true)
+		p.edit(ctx, fmt.Sprintf(c.t.ChangeTimedOut, what, c.cfg.RolloutTimeout, during(r)), true)
 	default:
-		p.edit(ctx, fmt.Sprintf(c.t.DeployFailed, esc(version), esc(fmt.Sprint(err))), true)
+		p.edit(ctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(fmt.Sprint(err))), true)
 	}
-	c.announce(ctx, cc.out, cc.in, "/deploy "+esc(version), outcome)
-	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "version", version,
-		"outcome", outcome, "updated", r.Updated, "available", r.Available, "desired", r.Desired)
+	c.announce(ctx, cc.out, cc.in, what, outcome)
+	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "change", what, "outcome", outcome,
+		"updated", r.Updated, "available", r.Available, "desired", r.Desired, "argocd", r.Argo)
 }
 
-// refuseArgoManaged answers and reports true when Argo CD manages the
-// Deployment: its self-heal would silently revert a direct patch.
-func (c *Core) refuseArgoManaged(ctx context.Context, cc cmdCtx, d cluster.Deployment) bool {
-	if d.ArgoApp == "" {
+// refuseArgoManaged answers and reports true when err says Argo CD manages
+// the Deployment: its self-heal would silently revert a direct patch.
+func (c *Core) refuseArgoManaged(ctx context.Context, cc cmdCtx, err error) bool {
+	var managed *ArgoManagedError
+	if !errors.As(err, &managed) {
 		return false
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(c.t.ArgoManaged, esc(d.Name), esc(d.ArgoApp), esc(d.ArgoTrackedBy)))
+	c.reply(ctx, cc.out, fmt.Sprintf(c.t.ArgoManaged, esc(managed.Deployment), esc(managed.App), esc(managed.TrackedBy)))
 	return true
 }
 
@@ -245,23 +256,39 @@ func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) (string, string) {
 		return outcomeInvalid, ""
 	}
 	announce := "/set_replicas " + strconv.FormatInt(n, 10)
-	d, err := c.cluster.Deployment(ctx)
-	if err != nil {
-		return c.fail(ctx, cc, "set_replicas", err), ""
-	}
-	if c.refuseArgoManaged(ctx, cc, d) {
+	_, prev, err := c.deployer.Current(ctx)
+	if c.refuseArgoManaged(ctx, cc, err) {
 		return outcomeRefused, ""
 	}
-	prev, err := c.cluster.Scale(ctx, int32(n))
 	if err != nil {
-		return c.fail(ctx, cc, "set_replicas", err), announce
+		return c.fail(ctx, cc, "set_replicas", err), ""
 	}
 	if prev == int32(n) {
 		c.reply(ctx, cc.out, fmt.Sprintf(c.t.ReplicasSame, esc(c.name), n))
 		return outcomeNoop, announce
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(c.t.ReplicasSet, esc(c.name), prev, n))
-	return outcomeOK, announce
+	if err := c.deployer.SetReplicas(ctx, int32(n)); err != nil {
+		return c.fail(ctx, cc, "set_replicas", err), announce
+	}
+	set := fmt.Sprintf(c.t.ReplicasSet, esc(c.name), prev, n)
+	msgID, err := cc.out.Send(ctx, set)
+	if err != nil {
+		c.log.Warn("reply not delivered", "error", err)
+	}
+	*cc.follow = func(ctx context.Context) {
+		c.follow(ctx, cc, msgID, "", announce, func(p Progress) string {
+			if p.Argo != "" {
+				return set + " Argo CD: " + esc(p.Argo)
+			}
+			return set + " " + fmt.Sprintf(c.t.ReplicasProgress, p.Ready, p.Desired, p.Available, p.Desired)
+		}, func(p Progress) string {
+			if p.Argo != "" {
+				return "✅ " + set + " Argo CD: " + esc(p.Argo)
+			}
+			return "✅ " + set + " " + fmt.Sprintf(c.t.ReplicasProgress, p.Ready, p.Desired, p.Available, p.Desired)
+		})
+	}
+	return outcomeOK, ""
 }
 
 func (c *Core) getNodes(ctx context.Context, cc cmdCtx) (string, string) {

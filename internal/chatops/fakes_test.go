@@ -19,7 +19,7 @@ type fakeCluster struct {
 	pods     []cluster.Pod
 	logs     map[string][]string
 	deploy   cluster.Deployment
-	rollouts []cluster.Rollout // what WaitRollout reports, in order
+	rollouts []cluster.Rollout // what WaitRollout reports, in order; nil: a rollout to spec.replicas
 	err      error             // every call fails with it when set
 	changes  []string
 	calls    int
@@ -39,10 +39,6 @@ func newFakeCluster() *fakeCluster {
 		logs: map[string][]string{"oil-refinery-application-7d9f-abcde": lines(71, 100)},
 		deploy: cluster.Deployment{Name: "oil-refinery-application", Namespace: "oil", Container: "app",
 			Image: "registry.example.com/oil/app:0.10.4", Replicas: 3},
-		rollouts: []cluster.Rollout{
-			{Desired: 3, Updated: 1, Ready: 3, Available: 3},
-			{Desired: 3, Updated: 3, Ready: 3, Available: 3, Done: true},
-		},
 	}
 }
 
@@ -137,7 +133,15 @@ func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) 
 
 func (f *fakeCluster) WaitRollout(ctx context.Context, _ time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error) {
 	var last cluster.Rollout
-	for _, r := range f.rollouts {
+	rollouts := f.rollouts
+	if rollouts == nil {
+		d := f.deploy.Replicas
+		rollouts = []cluster.Rollout{
+			{Desired: d, Updated: max(d-1, 0), Ready: max(d-1, 0), Available: max(d-1, 0)},
+			{Desired: d, Updated: d, Ready: d, Available: d, Done: true},
+		}
+	}
+	for _, r := range rollouts {
 		report(r)
 		last = r
 		if r.Done || r.Failed {

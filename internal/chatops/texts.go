@@ -14,22 +14,25 @@ type texts struct {
 	Usage                          string
 	Failed                         string
 
-	NoTags, TagsHeader, UnknownTag        string
-	DeployStart, DeployProgress           string
-	DeployDone, DeployFailed, DeployTimed string
-	DeploySame                            string
-	ReplicasRange, ReplicasSame           string
-	ReplicasSet                           string
-	NodesHeader, NodeYes, NodeNo          string
-	NodeNotFound                          string
-	Cordoned, AlreadyCordoned             string
-	Uncordoned, AlreadyUncordoned         string
-	NoPods, PodsHeader                    string
-	PodNotFound, LogsHeader, NoLogs       string
-	Audit                                 string
-	ArgoManaged                           string
-	Outcome                               map[string]string
-	Reason                                map[string]string
+	NoTags, TagsHeader, UnknownTag  string
+	DeployStart, DeployProgress     string
+	DeployDone                      string
+	DeploySame                      string
+	ReplicasRange, ReplicasSame     string
+	ReplicasSet                     string
+	NodesHeader, NodeYes, NodeNo    string
+	NodeNotFound                    string
+	Cordoned, AlreadyCordoned       string
+	Uncordoned, AlreadyUncordoned   string
+	NoPods, PodsHeader              string
+	PodNotFound, LogsHeader, NoLogs string
+	Audit                           string
+	ArgoManaged                     string
+	DeployArgo, DeployDoneArgo      string
+	ChangeFailed, ChangeTimedOut    string
+	ReplicasProgress                string
+	Outcome                         map[string]string
+	Reason                          map[string]string
 }
 
 var ru = texts{
@@ -61,8 +64,6 @@ var ru = texts{
 	DeployStart:       "Разворачиваю <b>%s</b> на <b>%s</b>…",
 	DeployProgress:    "Разворачиваю <b>%s</b>: обновлено %d/%d, готово %d/%d, доступно %d/%d",
 	DeployDone:        "✅ <b>%s</b> развёрнута: %d/%d подов доступны.",
-	DeployFailed:      "❌ Развёртывание <b>%s</b> не удалось: %s",
-	DeployTimed:       "⏱ Развёртывание <b>%s</b> не завершилось за %s: обновлено %d/%d, доступно %d/%d. Проверьте /get_pods.",
 	DeploySame:        "На <b>%s</b> уже версия <b>%s</b>, ничего не меняю.",
 	ReplicasRange:     "Число реплик должно быть целым от 0 до %d, получено «%s».",
 	ReplicasSame:      "У <b>%s</b> уже %d реплик, ничего не меняю.",
@@ -81,6 +82,11 @@ var ru = texts{
 	LogsHeader:        "Последние %d строк лога <b>%s</b>:",
 	NoLogs:            "Лог пода <b>%s</b> пуст.",
 	Audit:             "%s: %s → %s",
+	DeployArgo:        "Разворачиваю <b>%s</b> через Argo CD: %s",
+	DeployDoneArgo:    "✅ <b>%s</b> развёрнута через Argo CD: приложение Synced и Healthy.",
+	ChangeFailed:      "❌ %s не удалось: %s",
+	ChangeTimedOut:    "⏱ %s не завершилось за %s. Последнее состояние: %s",
+	ReplicasProgress:  "Готово %d/%d, доступно %d/%d.",
 	ArgoManaged:       "<b>%s</b> управляется Argo CD (приложение <b>%s</b>, %s): прямое изменение Argo CD откатит. Ничего не меняю. Чтобы менять через Argo CD, запустите бота с DEPLOY_VIA=argocd.",
 	Outcome: map[string]string{
 		outcomeOK: "выполнено", outcomeError: "ошибка", outcomeNoop: "без изменений",
@@ -119,8 +125,6 @@ var en = texts{
 	DeployStart:       "Deploying <b>%s</b> to <b>%s</b>…",
 	DeployProgress:    "Deploying <b>%s</b>: updated %d/%d, ready %d/%d, available %d/%d",
 	DeployDone:        "✅ <b>%s</b> is deployed: %d/%d pods available.",
-	DeployFailed:      "❌ Deploying <b>%s</b> failed: %s",
-	DeployTimed:       "⏱ Deploying <b>%s</b> did not finish within %s: updated %d/%d, available %d/%d. Check /get_pods.",
 	DeploySame:        "<b>%s</b> already runs <b>%s</b>; nothing changed.",
 	ReplicasRange:     "The number of replicas must be a whole number from 0 to %d, got “%s”.",
 	ReplicasSame:      "<b>%s</b> already has %d replicas; nothing changed.",
@@ -139,6 +143,11 @@ var en = texts{
 	LogsHeader:        "Last %d log lines of <b>%s</b>:",
 	NoLogs:            "The log of <b>%s</b> is empty.",
 	Audit:             "%s: %s → %s",
+	DeployArgo:        "Deploying <b>%s</b> through Argo CD: %s",
+	DeployDoneArgo:    "✅ <b>%s</b> is deployed through Argo CD: the application is Synced and Healthy.",
+	ChangeFailed:      "❌ %s failed: %s",
+	ChangeTimedOut:    "⏱ %s did not finish within %s. Last state: %s",
+	ReplicasProgress:  "Ready %d/%d, available %d/%d.",
 	ArgoManaged:       "<b>%s</b> is managed by Argo CD (application <b>%s</b>, %s): Argo CD would revert a direct change. Nothing changed. To change it through Argo CD, run the bot with DEPLOY_VIA=argocd.",
 	Outcome: map[string]string{
 		outcomeOK: "done", outcomeError: "error", outcomeNoop: "no change",

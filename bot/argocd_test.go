@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
+	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
+)
+
+// The bot against a real Argo CD that manages the Deployment with
+// automated sync and selfHeal (internal/argocdtest), on a cluster of its own.
+
+const glToken = "glpat-bot-e2e-secret"
+
+// fakeGitLabRegistry serves GitLab's container registry API for one
+// repository (registry.example.com/oil/app, the image Argo CD deploys).
+func fakeGitLabRegistry(t *testing.T, tags ...string) *httptest.Server {
+	t.Helper()
+	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("PRIVATE-TOKEN") != glToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
+			return
+		}
+		switch r.URL.EscapedPath() {
+		case "/api/v4/projects/oil%2Fapp/registry/repositories":
+			fmt.Fprint(w, `[{"id":1,"name":"","path":"oil/app","location":"registry.example.com/oil/app"}]`)
+		case "/api/v4/projects/oil%2Fapp/registry/repositories/1/tags":
+			var out []map[string]string
+			for i, tag := range tags {
+				out = append(out, map[string]string{"name": tag, "path": "oil/app:" + tag,
+					"location": "registry.example.com/oil/app:" + tag, "digest": fmt.Sprintf("sha256:%064d", i),
+					"created_at": base.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)})
+			}
+			json.NewEncoder(w).Encode(out)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message":"404 Not Found"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDeployThroughArgoCD(t *testing.T) {
+	ctx := context.Background()
+	c := clustertest.Start(ctx, t)
+	c.SeedNodes(ctx, t)
+	argo := argocdtest.Start(ctx, t, c)
+	gitlab := fakeGitLabRegistry(t, "0.10.4", "0.10.5")
+	deploys := c.Client.AppsV1().Deployments(argo.Namespace)
+
+	env := func(tg *telegramtest.Server, via string) []string {
+		return []string{
+			"TELEGRAM_BOT_TOKEN=" + token, "TELEGRAM_API_URL=" + tg.URL(),
+			fmt.Sprintf("CHATOPS_OPERATORS=%d", operator),
+			"KUBECONFIG=" + c.Kubeconfig, "APP_NAMESPACE=" + argo.Namespace,
+			"REGISTRY_SOURCE=gitlab", "GITLAB_URL=" + gitlab.URL, "GITLAB_TOKEN=" + glToken, "GITLAB_PROJECT=oil/app",
+			"REGISTRY_IMAGE=registry.example.com/oil/app",
+			"DEPLOY_VIA=" + via, "ARGOCD_SERVER=" + argo.ServerURL, "ARGOCD_AUTH_TOKEN=" + argo.Token,
+			"ARGOCD_APP=" + argo.AppName, "ARGOCD_INSECURE=true",
+			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s",
+		}
+	}
+	newTG := func() *telegramtest.Server {
+		tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tg.Close)
+		return tg
+	}
+	image := func() (string, int32) {
+		d, err := deploys.Get(ctx, argocdtest.AppName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Spec.Containers[0].Image, *d.Spec.Replicas
+	}
+
+	t.Run("DEPLOY_VIA=kubernetes refuses an Argo CD-managed Deployment", func(t *testing.T) {
+		tg := newTG()
+		w := &world{tg: tg, bot: startBot(t, env(tg, "kubernetes"))}
+		beforeImage, beforeReplicas := image()
+		for _, cmd := range []string{"/deploy 0.10.5", "/set_replicas 1"} {
+			got := plain(w.say(t, operator, cmd, nil))
+			if !strings.Contains(got, "управляется Argo CD (приложение "+argo.AppName) || !strings.Contains(got, "DEPLOY_VIA=argocd") {
+				t.Errorf("%s: %s", cmd, got)
+			}
+		}
+		if img, n := image(); img != beforeImage || n != beforeReplicas {
+			t.Errorf("the Deployment changed: %s x%d, was %s x%d", img, n, beforeImage, beforeReplicas)
+		}
+	})
+
+	t.Run("DEPLOY_VIA=argocd deploys and scales through Argo CD", func(t *testing.T) {
+		tg := newTG()
+		w := &world{tg: tg, bot: startBot(t, env(tg, "argocd"))}
+		start := time.Now()
+		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
+			return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
+		})
+		t.Logf("/deploy 0.10.5 to Healthy through Argo CD: %v", time.Since(start).Round(10*time.Millisecond))
+		last := msgs[len(msgs)-1]
+		if !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута через Argo CD") {
+			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
+		}
+		if len(last.History) == 0 || !strings.Contains(strings.Join(last.History, "\n"), "через Argo CD: sync") {
+			t.Errorf("the progress message did not show Argo CD's states: %q", last.History)
+		}
+		if img, _ := image(); img != "registry.example.com/oil/app:0.10.5" {
+			t.Errorf("Deployment image %s, want registry.example.com/oil/app:0.10.5", img)
+		}
+		pods, err := c.Client.CoreV1().Pods(argo.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(argocdtest.AppLabels).String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Spec.Containers[0].Image != "registry.example.com/oil/app:0.10.5" {
+				t.Errorf("pod %s runs %s", p.Name, p.Spec.Containers[0].Image)
+			}
+		}
+
+		msgs = w.say(t, operator, "/set_replicas 3", func(last telegramtest.Message) bool {
+			return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
+		})
+		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ Реплик у oil-refinery-application: 2 → 3") {
+			t.Fatalf("/set_replicas ended with %q", last.Plain)
+		}
+		time.Sleep(10 * time.Second) // selfHeal would have reverted a direct change by now
+		if _, n := image(); n != 3 {
+			t.Errorf("replicas %d 10 s after /set_replicas 3: reverted", n)
+		}
+	})
+}

@@ -1,0 +1,79 @@
+package chatops
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+)
+
+// fakeArgo is a Deployer that reports Argo CD states.
+type fakeArgo struct {
+	image    string
+	replicas int32
+	states   []Progress
+	sets     []string
+}
+
+func (f *fakeArgo) Current(context.Context) (string, int32, error) { return f.image, f.replicas, nil }
+func (f *fakeArgo) SetImage(_ context.Context, image string) error {
+	f.sets = append(f.sets, "image="+image)
+	return nil
+}
+func (f *fakeArgo) SetReplicas(_ context.Context, n int32) error {
+	f.sets = append(f.sets, "replicas="+string(rune('0'+n)))
+	return nil
+}
+func (f *fakeArgo) Wait(_ context.Context, _ string, report func(Progress)) (Progress, error) {
+	var last Progress
+	for _, p := range f.states {
+		report(p)
+		last = p
+	}
+	return last, nil
+}
+
+func TestDeployThroughArgoCD(t *testing.T) {
+	h := newHarness(t, nil)
+	argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []Progress{
+		{Argo: "sync OutOfSync, health Healthy, operation Running"},
+		{Argo: "sync Synced, health Progressing, operation Succeeded"},
+		{Argo: "sync Synced, health Healthy, operation Succeeded", Done: true},
+	}}
+	h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+	h.core.now = func() time.Time { return time.Unix(now, 0) }
+	rec, res := h.run(t, operator, "/deploy 0.10.5")
+	if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != "image=registry.example.com/oil/app:0.10.5" {
+		t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
+	}
+	golden(t, "deploy_argocd", rec.texts())
+	if len(h.cluster.changes) != 0 {
+		t.Errorf("the Deployment was patched directly: %v", h.cluster.changes)
+	}
+}
+
+func TestRolloutFailureAndTimeout(t *testing.T) {
+	t.Run("progress deadline exceeded", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Failed: true, Message: `ReplicaSet "x" has timed out progressing`}}
+		rec, _ := h.run(t, operator, "/deploy 0.10.5")
+		last := rec.out[len(rec.out)-2] // before the audit announcement
+		if !strings.Contains(last.Text, `❌ /deploy 0.10.5 не удалось: ReplicaSet &quot;x&quot; has timed out progressing`) {
+			t.Errorf("replies:\n%s", rec.texts())
+		}
+		if a := rec.out[len(rec.out)-1]; a.Kind != "announce" || !strings.HasSuffix(a.Text, "→ ошибка") {
+			t.Errorf("audit: %+v", a)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		h := newHarness(t, func(c *Config) { c.RolloutTimeout = 50 * time.Millisecond })
+		h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Ready: 3, Available: 3}}
+		rec, _ := h.run(t, operator, "/deploy 0.10.5")
+		if !strings.Contains(rec.texts(), "⏱ /deploy 0.10.5 не завершилось за 50ms. Последнее состояние: Разворачиваю <b>0.10.5</b>: обновлено 1/3") {
+			t.Errorf("replies:\n%s", rec.texts())
+		}
+	})
+}
