@@ -4,10 +4,17 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run test deps k8s-tools helm-tools argocd-tools vet fmt-check images bench fuzz
+.PHONY: run demo notify-dry-run test deps k8s-tools helm-tools argocd-tools vet fmt-check images bench fuzz
 
-# The main job: until the bot demo exists, a dry run of the notifier.
-run:
+# The main job: the bot's demo — the production bot on an in-process Telegram
+# and a simulated cluster, with a chat page on http://127.0.0.1:8080.
+run: demo
+
+demo:
+	$(GO) run ./bot -demo
+
+# What a pipeline's notifier would post, without sending it.
+notify-dry-run:
 	CI_PIPELINE_ID=4242 CI_PIPELINE_CREATED_AT=$$(date -u +%Y-%m-%dT%H:%M:%SZ) CI_COMMIT_REF_NAME=0.10.5 \
 		$(GO) run ./notifier --dry-run created
 

@@ -20,6 +20,7 @@ declare -A apt_pkgs=(
   [git]=git                # throwaway repositories for gitlab-ci-local
   [node]=nodejs            # runs gitlab-ci-local (the machine has Node.js 20)
   [npm]=npm                # installs it
+  [chromium]=chromium      # the demo page's browser test (internal/demo)
 )
 missing=()
 for cmd in "${!apt_pkgs[@]}"; do
