@@ -26,15 +26,11 @@ ARGOCD_VERSION=2.14.21
 KUSTOMIZE_VERSION=5.4.3
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache_root="${DERRICK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/derrick}"
-stack_dir="${cache_root}/argocd-v${ARGOCD_VERSION}"
-bin_dir="${stack_dir}/bin"
+tool_log=build-argocd
+stack="argocd-v${ARGOCD_VERSION}"
+# shellcheck source=../lib/tools.sh
+. "${here}/../lib/tools.sh"
 crd_dir="${stack_dir}/crds"
-
-export GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
-export CGO_ENABLED=0
-# The wrapper modules pin the toolchain through their go lines; never switch.
-export GOTOOLCHAIN=local
 
 case "${1:-}" in
   --print-bin) echo "${bin_dir}"; exit 0 ;;
@@ -43,17 +39,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--print-bin | --print-crds]" >&2; exit 2 ;;
 esac
 
-mkdir -p "${bin_dir}"
-
-# One build at a time per cache dir: two test runs starting together must not
-# race on the same temporary output files.
-exec 9>"${stack_dir}/.build.lock"
-if ! flock -n 9; then
-  echo "build-argocd: waiting for another build in ${stack_dir}" >&2
-  flock 9
-fi
-
-export GOCACHE="${stack_dir}/gocache"
+tools_begin
 
 # version_of NAME: the version line the binary prints.
 version_of() {
@@ -62,44 +48,6 @@ version_of() {
     kustomize) "${bin_dir}/kustomize" version 2>&1 ;;
   esac
 }
-
-# has_version NAME WANT: true when the binary exists and its version output contains WANT.
-has_version() {
-  local out
-  [[ -x "${bin_dir}/$1" ]] || return 1
-  out="$(version_of "$1")" || return 1
-  [[ "${out}" == *"$2"* ]]
-}
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-built_any=0
-
-# build NAME WANT_VERSION MODULE_DIR PACKAGE [go build flags...]
-build() {
-  local name="$1" want="$2" dir="$3" pkg="$4"
-  shift 4
-  if has_version "${name}" "${want}"; then
-    echo "build-argocd: ${name}: ${want} already in ${bin_dir}"
-    return 0
-  fi
-  echo "build-argocd: ${name}: building ${want} from ${pkg} ..."
-  local start tmp
-  start="$(now)"
-  tmp="${bin_dir}/.${name}.tmp.$$"
-  (cd "${dir}" && go build "$@" -o "${tmp}" "${pkg}")
-  mv -f "${tmp}" "${bin_dir}/${name}"
-  if ! has_version "${name}" "${want}"; then
-    echo "build-argocd: ${name}: built binary does not report ${want}:" >&2
-    version_of "${name}" >&2 || true
-    exit 1
-  fi
-  built_any=1
-  echo "build-argocd: ${name}: built in $(elapsed "${start}")"
-}
-
-total_start="$(now)"
 
 # The same stamps argo-cd's Makefile sets, minus the git commit (the module
 # zip has none, so the version reads v2.14.21+unknown). buildDate is the
@@ -128,9 +76,4 @@ for crd in application-crd.yaml appproject-crd.yaml applicationset-crd.yaml; do
   fi
 done
 
-if [[ "${built_any}" == 1 && "${DERRICK_KEEP_GOCACHE:-}" != 1 ]]; then
-  echo "build-argocd: removing build cache ${GOCACHE} ($(du -sh "${GOCACHE}" | cut -f1))"
-  go clean -cache
-  rm -rf "${GOCACHE}"
-fi
-echo "build-argocd: all binaries in ${bin_dir} ($(elapsed "${total_start}"))"
+tools_end

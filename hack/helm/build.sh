@@ -22,9 +22,10 @@ HELM_VERSION=3.19.5
 KUBE_MINOR=34
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache_root="${DERRICK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/derrick}"
-stack_dir="${cache_root}/helm-v${HELM_VERSION}"
-bin_dir="${stack_dir}/bin"
+tool_log=build-helm
+stack="helm-v${HELM_VERSION}"
+# shellcheck source=../lib/tools.sh
+. "${here}/../lib/tools.sh"
 helm="${bin_dir}/helm"
 
 case "${1:-}" in
@@ -33,42 +34,13 @@ case "${1:-}" in
   *) echo "usage: $0 [--print-bin]" >&2; exit 2 ;;
 esac
 
-mkdir -p "${bin_dir}"
-exec 9>"${stack_dir}/.build.lock"
-if ! flock -n 9; then
-  echo "build-helm: waiting for another build in ${stack_dir}" >&2
-  flock 9
-fi
+version_of() { "${bin_dir}/$1" version --template '{{.Version}}' 2>&1; }
 
-want="v${HELM_VERSION}"
-if [[ -x "${helm}" ]] && [[ "$("${helm}" version --template '{{.Version}}' 2>/dev/null)" == "${want}" ]]; then
-  echo "build-helm: helm ${want} already in ${bin_dir}"
-  exit 0
-fi
-
-export GOCACHE="${stack_dir}/gocache"
-export GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
-export CGO_ENABLED=0
-export GOTOOLCHAIN=local
-
-start="$(date +%s)"
-echo "build-helm: building helm ${want} from helm.sh/helm/v3/cmd/helm ..."
-ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${want}"
+tools_begin
+ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}"
 ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${KUBE_MINOR}"
 done
-tmp="${bin_dir}/.helm.tmp.$$"
-(cd "${here}" && go build -ldflags "${ldflags}" -o "${tmp}" helm.sh/helm/v3/cmd/helm)
-mv -f "${tmp}" "${helm}"
-got="$("${helm}" version --template '{{.Version}}')"
-if [[ "${got}" != "${want}" ]]; then
-  echo "build-helm: built helm reports ${got}, want ${want}" >&2
-  exit 1
-fi
-if [[ "${DERRICK_KEEP_GOCACHE:-}" != 1 ]]; then
-  echo "build-helm: removing build cache ${GOCACHE} ($(du -sh "${GOCACHE}" | cut -f1))"
-  go clean -cache
-  rm -rf "${GOCACHE}"
-fi
-echo "build-helm: helm ${want} in ${bin_dir} ($(( $(date +%s) - start ))s)"
+build helm "v${HELM_VERSION}" "${here}" helm.sh/helm/v3/cmd/helm -ldflags "${ldflags}"
+tools_end

@@ -7,9 +7,9 @@
 # version is not rebuilt, so a second run takes seconds.
 #
 # Each tool is built from its own wrapper module (hack/k8s, hack/k8s/etcd,
-# hack/k8s/kwok) whose committed go.sum pins every dependency. The build uses
-# a dedicated GOCACHE under the cache dir (several GB when cold) and removes
-# it after a successful build; set DERRICK_KEEP_GOCACHE=1 to keep it.
+# hack/k8s/kwok) whose committed go.sum pins every dependency; the build
+# itself is hack/lib/tools.sh's (lock, dedicated GOCACHE removed afterwards;
+# DERRICK_KEEP_GOCACHE=1 keeps it).
 #
 # Usage: hack/k8s/build-tools.sh            build what is missing
 #        hack/k8s/build-tools.sh --print-bin print the bin directory and exit
@@ -20,9 +20,10 @@ ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache_root="${DERRICK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/derrick}"
-stack_dir="${cache_root}/k8s-v${KUBE_VERSION}"
-bin_dir="${stack_dir}/bin"
+tool_log=build-tools
+stack="k8s-v${KUBE_VERSION}"
+# shellcheck source=../lib/tools.sh
+. "${here}/../lib/tools.sh"
 
 if [[ "${1:-}" == "--print-bin" ]]; then
   echo "${bin_dir}"
@@ -33,59 +34,7 @@ if [[ $# -gt 0 ]]; then
   exit 2
 fi
 
-mkdir -p "${bin_dir}"
-
-# One build at a time per cache dir: two test runs starting together must not
-# race on the same temporary output files.
-exec 9>"${stack_dir}/.build.lock"
-if ! flock -n 9; then
-  echo "build-tools: waiting for another build in ${stack_dir}" >&2
-  flock 9
-fi
-
-export GOCACHE="${stack_dir}/gocache"
-export GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
-export CGO_ENABLED=0
-# The wrapper modules pin the toolchain through their go lines; never switch.
-export GOTOOLCHAIN=local
-
-# has_version BIN WANT: true when BIN exists and its --version output contains WANT.
-has_version() {
-  local bin="$1" want="$2" out
-  [[ -x "${bin_dir}/${bin}" ]] || return 1
-  out="$("${bin_dir}/${bin}" --version 2>&1)" || return 1
-  [[ "${out}" == *"${want}"* ]]
-}
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-built_any=0
-
-# build NAME WANT_VERSION MODULE_DIR PACKAGE [go build flags...]
-build() {
-  local name="$1" want="$2" dir="$3" pkg="$4"
-  shift 4
-  if has_version "${name}" "${want}"; then
-    echo "build-tools: ${name}: ${want} already in ${bin_dir}"
-    return 0
-  fi
-  echo "build-tools: ${name}: building ${want} from ${pkg} ..."
-  local start tmp
-  start="$(now)"
-  tmp="${bin_dir}/.${name}.tmp.$$"
-  (cd "${dir}" && go build "$@" -o "${tmp}" "${pkg}")
-  mv -f "${tmp}" "${bin_dir}/${name}"
-  if ! has_version "${name}" "${want}"; then
-    echo "build-tools: ${name}: built binary does not report ${want}:" >&2
-    "${bin_dir}/${name}" --version >&2 || true
-    exit 1
-  fi
-  built_any=1
-  echo "build-tools: ${name}: built in $(elapsed "${start}")"
-}
-
-total_start="$(now)"
+tools_begin
 
 kube_ldflags="-X k8s.io/component-base/version.gitVersion=v${KUBE_VERSION}"
 kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=${KUBE_VERSION%%.*}"
@@ -118,9 +67,4 @@ for pair in \
   fi
 done
 
-if [[ "${built_any}" == 1 && "${DERRICK_KEEP_GOCACHE:-}" != 1 ]]; then
-  echo "build-tools: removing build cache ${GOCACHE} ($(du -sh "${GOCACHE}" | cut -f1))"
-  go clean -cache
-  rm -rf "${GOCACHE}"
-fi
-echo "build-tools: all binaries in ${bin_dir} ($(elapsed "${total_start}"))"
+tools_end
