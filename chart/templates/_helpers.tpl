@@ -96,4 +96,12 @@ app.kubernetes.io/component: chatops-bot
 {{- if and .Values.registry.username (not (or .Values.registry.password .Values.telegram.existingSecret)) }}
 {{- fail "registry.password is required when registry.username is set" }}
 {{- end }}
+{{- if eq .Values.deploy.via "argocd" }}
+{{- if not .Values.argocd.server }}
+{{- fail "argocd.server is required for deploy.via argocd: the Argo CD API server's base URL, such as https://argocd.example.com" }}
+{{- end }}
+{{- if not (or .Values.argocd.authToken .Values.telegram.existingSecret) }}
+{{- fail "argocd.authToken (or its key in telegram.existingSecret) is required for deploy.via argocd: an Argo CD API token (argocd account generate-token)" }}
+{{- end }}
+{{- end }}
 {{- end }}

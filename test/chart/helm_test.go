@@ -25,15 +25,15 @@ var (
 	fullValues    = filepath.Join("testdata", "full-values.yaml")
 )
 
-// botVariables is every variable the bot reads (internal/botconfig) plus
-// the Argo CD ones planned for DEPLOY_VIA=argocd.
+// botVariables is every variable the bot reads (internal/botconfig), the
+// ARGOCD_* ones of DEPLOY_VIA=argocd included.
 var botVariables = []string{
 	"TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CHATOPS_OPERATORS", "CHATOPS_VIEWERS",
 	"CHATOPS_AUDIT_CHAT_ID", "KUBECONFIG", "APP_NAMESPACE", "APP_DEPLOYMENT", "APP_CONTAINER",
 	"REGISTRY_SOURCE", "GITLAB_URL", "GITLAB_TOKEN", "GITLAB_PROJECT", "REGISTRY_IMAGE",
 	"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_INSECURE", "DEPLOY_VIA", "BOT_LANG",
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
-	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_INSECURE",
+	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
 }
 
 func TestLint(t *testing.T) {
@@ -219,7 +219,12 @@ func TestTemplateFull(t *testing.T) {
 		"BOT_HTTP_ADDR":         ":9090",
 		"GITLAB_PROJECT":        "oil/refinery",
 		"REGISTRY_PASSWORD":     "registry-password",
+		"DEPLOY_VIA":            "argocd",
+		"ARGOCD_SERVER":         "https://argocd.example.com",
 		"ARGOCD_AUTH_TOKEN":     "argocd-token",
+		"ARGOCD_APP":            "refinery",
+		"ARGOCD_PROJECT":        "oil",
+		"ARGOCD_INSECURE":       "true",
 	} {
 		if env[k] != v {
 			t.Errorf("%s=%q, want %q", k, env[k], v)
@@ -228,6 +233,10 @@ func TestTemplateFull(t *testing.T) {
 	cfg := loadConfig(t, env)
 	if cfg.Core.AuditChatID != -1001234567890 || cfg.Core.Lang != "en" || cfg.Core.MaxReplicas != 5 || cfg.Source != "gitlab" {
 		t.Errorf("bot config from the chart: %+v", cfg.Core)
+	}
+	if cfg.DeployVia != "argocd" || cfg.ArgoCD.App != "refinery" || cfg.ArgoCD.Project != "oil" || !cfg.ArgoCD.Insecure {
+		t.Errorf("bot config from the chart: deploy via %q, Argo CD app %q project %q insecure %v",
+			cfg.DeployVia, cfg.ArgoCD.App, cfg.ArgoCD.Project, cfg.ArgoCD.Insecure)
 	}
 	d := deploymentOf(t, objs)
 	if *d.Spec.Replicas != 0 || d.Name != "oil-chatops" || d.Spec.Template.Spec.ServiceAccountName != "oil-chatops-sa" {
@@ -305,7 +314,14 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
 		{"unknown language", []string{"bot.lang=de"}, []string{schema, "at '/bot/lang': value must be one of 'ru', 'en'"}},
 		{"unknown registry source", []string{"registry.source=dockerhub"}, []string{schema, "at '/registry/source': value must be one of 'gitlab', 'oci'"}},
-		{"argocd not yet", []string{"deploy.via=argocd"}, []string{schema, "at '/deploy/via'"}},
+		{"unknown deploy via", []string{"deploy.via=helm"}, []string{schema, "at '/deploy/via': value must be one of 'kubernetes', 'argocd'"}},
+		{"argocd without server", []string{"deploy.via=argocd", "argocd.authToken=t"}, []string{"argocd.server is required for deploy.via argocd"}},
+		{"argocd without token", []string{"deploy.via=argocd", "argocd.server=https://argocd.example.com"}, []string{"argocd.authToken (or its key in telegram.existingSecret) is required for deploy.via argocd"}},
+		{"argocd server not a URL", []string{"argocd.server=argocd.example.com"}, []string{schema, "at '/argocd/server'"}},
+		{"argocd app not a name", []string{"argocd.app=Oil App"}, []string{schema, "at '/argocd/app'"}},
+		{"argocd project not a name", []string{"argocd.project=Oil_Apps"}, []string{schema, "at '/argocd/project'"}},
+		{"argocd insecure not a boolean", []string{"argocd.insecure=yes"}, []string{schema, "at '/argocd/insecure': got string, want boolean"}},
+		{"argocd token with a space", []string{"argocd.authToken=a b"}, []string{schema, "at '/argocd/authToken'"}},
 		{"port out of range", []string{"bot.httpPort=70000"}, []string{schema, "at '/bot/httpPort'"}},
 		{"misspelt key", []string{"replicas=1"}, []string{schema, "additional properties 'replicas' not allowed"}},
 		{"no token", []string{"telegram.token="}, []string{"telegram.token or telegram.existingSecret is required"}},
