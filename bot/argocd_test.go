@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
+	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
@@ -75,14 +76,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s",
 		}
 	}
-	newTG := func() *telegramtest.Server {
-		tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(tg.Close)
-		return tg
-	}
+	newTG := func() *telegramtest.Server { return bottest.Telegram(t, token) }
 	image := func() (string, int32) {
 		d, err := deploys.Get(ctx, argocdtest.AppName, metav1.GetOptions{})
 		if err != nil {
@@ -96,7 +90,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 		w := &world{tg: tg, bot: startBot(t, env(tg, "kubernetes"))}
 		beforeImage, beforeReplicas := image()
 		for _, cmd := range []string{"/deploy 0.10.5", "/set_replicas 1"} {
-			got := plain(w.say(t, operator, cmd, nil))
+			got := bottest.Plain(w.say(t, operator, cmd, nil))
 			if !strings.Contains(got, "управляется Argo CD (приложение "+argo.AppName) || !strings.Contains(got, "DEPLOY_VIA=argocd") {
 				t.Errorf("%s: %s", cmd, got)
 			}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // Benchmarks of the bot's command handling on the real control plane,
@@ -115,27 +114,13 @@ func BenchmarkIdleRSS(b *testing.B) {
 	w := newWorld(b)
 	w.say(b, viewer, "/get_nodes", nil) // warm: one command handled
 	time.Sleep(3 * time.Second)         // then idle, long-polling
-	rss, err := rssMiB(w.bot.cmd.Process.Pid)
+	rss, _, err := proctest.Memory(w.bot.PID())
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
 	}
-	b.ReportMetric(rss, "MiB-rss")
+	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
 }
 
 var listApp = metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=oil-refinery-application"}
-
-func rssMiB(pid int) (float64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, nil
-}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +16,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
 	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
@@ -43,11 +41,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "bot")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		panic("build bot: " + err.Error() + "\n" + string(out))
+	if binary, err = bottest.Build(".", dir); err != nil {
+		panic(err)
 	}
 	code := clustertest.Main(m)
 	os.RemoveAll(dir)
@@ -59,7 +54,7 @@ type world struct {
 	cluster  *clustertest.Cluster
 	registry *registrytest.Registry
 	tg       *telegramtest.Server
-	bot      *botProcess
+	bot      *bottest.Bot
 	repo     string // REGISTRY_IMAGE
 }
 
@@ -78,11 +73,7 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 	for i, tag := range []string{"0.10.3", "0.10.4", "main", "0.10.5"} {
 		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
-	tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tg.Close)
+	tg := bottest.Telegram(t, token)
 	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app"}
 	w.bot = startBot(t, append([]string{
 		"TELEGRAM_BOT_TOKEN=" + token,
@@ -102,103 +93,16 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 	return w
 }
 
-// botProcess is a running bot binary whose log is kept for assertions.
-type botProcess struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	log    strings.Builder
-	http   chan string
-	exited chan error
-}
-
-func startBot(t testing.TB, env []string) *botProcess {
+func startBot(t testing.TB, env []string) *bottest.Bot {
 	t.Helper()
-	p := &botProcess{cmd: exec.Command(binary), http: make(chan string, 1), exited: make(chan error, 1)}
-	p.cmd.Env = append(env, "PATH="+os.Getenv("PATH"))
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.log.WriteString(line + "\n")
-			p.mu.Unlock()
-			var e struct {
-				Msg  string `json:"msg"`
-				HTTP string `json:"http"`
-			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "bot started" {
-				p.http <- e.HTTP
-			}
-		}
-		p.exited <- p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		logs := p.logs()
-		if strings.Contains(logs, token) || strings.Contains(logs, token[strings.IndexByte(token, ':')+1:]) {
-			t.Errorf("the bot token appears in the bot's log")
-		}
-		if t.Failed() {
-			t.Logf("bot log:\n%s", logs)
-		}
-	})
-	select {
-	case addr := <-p.http:
-		p.http <- addr
-	case err := <-p.exited:
-		t.Fatalf("bot exited at start-up: %v\n%s", err, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("bot did not start within 30s:\n%s", p.logs())
-	}
-	return p
+	return bottest.Start(t, binary, token, env)
 }
 
-func (p *botProcess) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-func (p *botProcess) addr() string {
-	a := <-p.http
-	p.http <- a
-	return a
-}
-
-// say sends text as user in a DM and waits until the bot has answered with
-// n messages more, and their texts satisfy done (nil: any).
+// say sends text as user in a DM and waits until the bot has answered, and
+// the last answer satisfies done (nil: any).
 func (w *world) say(t testing.TB, user int64, text string, done func(last telegramtest.Message) bool) []telegramtest.Message {
 	t.Helper()
-	before := len(w.tg.Messages(user))
-	w.tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: user, Username: fmt.Sprintf("user%d", user)}, Text: text})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	msgs, err := w.tg.WaitFor(ctx, user, func(m []telegramtest.Message) bool {
-		return len(m) > before && (done == nil || done(m[len(m)-1]))
-	})
-	if err != nil {
-		t.Fatalf("%s from %d: no answer (%v); chat so far: %+v\nbot log:\n%s", text, user, err, w.tg.Messages(user), w.bot.logs())
-	}
-	return msgs[before:]
-}
-
-func plain(msgs []telegramtest.Message) string {
-	var parts []string
-	for _, m := range msgs {
-		parts = append(parts, m.Plain)
-	}
-	return strings.Join(parts, "\n")
+	return w.bot.Say(t, w.tg, user, text, done)
 }
 
 func TestOperatorRunsEveryCommand(t *testing.T) {
@@ -216,7 +120,7 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 	})
 
 	t.Run("get_nodes", func(t *testing.T) {
-		got := plain(w.say(t, operator, "/get_nodes", nil))
+		got := bottest.Plain(w.say(t, operator, "/get_nodes", nil))
 		for _, want := range []*regexp.Regexp{
 			regexp.MustCompile(`node-ready\s+203\.0\.113\.10\s+да`),
 			regexp.MustCompile(`node-cordoned\s+203\.0\.113\.11\s+нет \(cordon\)`),
@@ -230,22 +134,22 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 	})
 
 	t.Run("cordon and uncordon", func(t *testing.T) {
-		if got := plain(w.say(t, operator, "/cordon node-ready", nil)); !strings.Contains(got, "выведена") {
+		if got := bottest.Plain(w.say(t, operator, "/cordon node-ready", nil)); !strings.Contains(got, "выведена") {
 			t.Fatalf("/cordon: %s", got)
 		}
 		if n, _ := kube.CoreV1().Nodes().Get(ctx, "node-ready", metav1.GetOptions{}); !n.Spec.Unschedulable {
 			t.Errorf("node-ready is still schedulable after /cordon")
 		}
-		if got := plain(w.say(t, operator, "/cordon node-ready", nil)); !strings.Contains(got, "уже недоступна") {
+		if got := bottest.Plain(w.say(t, operator, "/cordon node-ready", nil)); !strings.Contains(got, "уже недоступна") {
 			t.Errorf("second /cordon: %s", got)
 		}
-		if got := plain(w.say(t, operator, "/uncordon node-ready", nil)); !strings.Contains(got, "снова доступна") {
+		if got := bottest.Plain(w.say(t, operator, "/uncordon node-ready", nil)); !strings.Contains(got, "снова доступна") {
 			t.Fatalf("/uncordon: %s", got)
 		}
 		if n, _ := kube.CoreV1().Nodes().Get(ctx, "node-ready", metav1.GetOptions{}); n.Spec.Unschedulable {
 			t.Errorf("node-ready is still cordoned after /uncordon")
 		}
-		if got := plain(w.say(t, operator, "/cordon node-nowhere", nil)); !strings.Contains(got, "нет в кластере") {
+		if got := bottest.Plain(w.say(t, operator, "/cordon node-nowhere", nil)); !strings.Contains(got, "нет в кластере") {
 			t.Errorf("/cordon of an unknown node: %s", got)
 		}
 	})
@@ -255,7 +159,7 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 		if err != nil || len(pods.Items) == 0 {
 			t.Fatalf("pods: %v", err)
 		}
-		got := plain(w.say(t, operator, "/get_pods", nil))
+		got := bottest.Plain(w.say(t, operator, "/get_pods", nil))
 		for _, p := range pods.Items {
 			if !strings.Contains(got, p.Name) {
 				t.Errorf("/get_pods lacks %s:\n%s", p.Name, got)
@@ -265,16 +169,16 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 		msgs := w.say(t, operator, "/get_logs "+pod, nil)
 		all := clustertest.AppLogLines()
 		want := "Последние 30 строк лога " + pod + ":\n" + strings.Join(all[len(all)-30:], "\n")
-		if got := plain(msgs); got != want {
+		if got := bottest.Plain(msgs); got != want {
 			t.Errorf("/get_logs:\n got %q\nwant %q", got, want)
 		}
-		if got := plain(w.say(t, operator, "/get_logs kube-apiserver-0", nil)); !strings.Contains(got, "/get_pods") {
+		if got := bottest.Plain(w.say(t, operator, "/get_logs kube-apiserver-0", nil)); !strings.Contains(got, "/get_pods") {
 			t.Errorf("/get_logs of a foreign pod: %s", got)
 		}
 	})
 
 	t.Run("showcontainers", func(t *testing.T) {
-		got := plain(w.say(t, operator, "/showcontainers", nil))
+		got := bottest.Plain(w.say(t, operator, "/showcontainers", nil))
 		order := regexp.MustCompile(`(?s)0\.10\.5.*main.*0\.10\.4.*0\.10\.3`)
 		if !order.MatchString(got) {
 			t.Errorf("/showcontainers not newest first:\n%s", got)
@@ -282,21 +186,21 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 	})
 
 	t.Run("set_replicas", func(t *testing.T) {
-		if got := plain(w.say(t, operator, "/set_replicas 4", nil)); !strings.Contains(got, "3 → 4") {
+		if got := bottest.Plain(w.say(t, operator, "/set_replicas 4", nil)); !strings.Contains(got, "3 → 4") {
 			t.Fatalf("/set_replicas: %s", got)
 		}
 		d, _ := kube.AppsV1().Deployments(ns).Get(ctx, "oil-refinery-application", metav1.GetOptions{})
 		if *d.Spec.Replicas != 4 {
 			t.Errorf("replicas %d, want 4", *d.Spec.Replicas)
 		}
-		if got := plain(w.say(t, operator, "/set_replicas 11", nil)); !strings.Contains(got, "от 0 до 10") {
+		if got := bottest.Plain(w.say(t, operator, "/set_replicas 11", nil)); !strings.Contains(got, "от 0 до 10") {
 			t.Errorf("/set_replicas 11: %s", got)
 		}
 		w.say(t, operator, "/set_replicas 3", nil)
 	})
 
 	t.Run("deploy", func(t *testing.T) {
-		if got := plain(w.say(t, operator, "/deploy 9.9.9", nil)); !strings.Contains(got, "нет в реестре") {
+		if got := bottest.Plain(w.say(t, operator, "/deploy 9.9.9", nil)); !strings.Contains(got, "нет в реестре") {
 			t.Errorf("/deploy of an unknown tag: %s", got)
 		}
 		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
@@ -334,16 +238,16 @@ func TestStrangersAndViewersChangeNothing(t *testing.T) {
 	mutating := []string{"/deploy 0.10.4", "/set_replicas 1", "/cordon node-ready", "/uncordon node-cordoned"}
 	reads := []string{"/showcontainers", "/get_nodes", "/get_pods", "/get_logs x"}
 	for _, cmd := range append(mutating, reads...) {
-		if got := plain(w.say(t, stranger, cmd, nil)); !strings.Contains(got, "Доступ запрещён") {
+		if got := bottest.Plain(w.say(t, stranger, cmd, nil)); !strings.Contains(got, "Доступ запрещён") {
 			t.Errorf("stranger %s: %s", cmd, got)
 		}
 	}
 	for _, cmd := range mutating {
-		if got := plain(w.say(t, viewer, cmd, nil)); !strings.Contains(got, "только операторам") {
+		if got := bottest.Plain(w.say(t, viewer, cmd, nil)); !strings.Contains(got, "только операторам") {
 			t.Errorf("viewer %s: %s", cmd, got)
 		}
 	}
-	if got := plain(w.say(t, viewer, "/get_nodes", nil)); !strings.Contains(got, "node-ready") {
+	if got := bottest.Plain(w.say(t, viewer, "/get_nodes", nil)); !strings.Contains(got, "node-ready") {
 		t.Errorf("viewer /get_nodes: %s", got)
 	}
 	if after := snapshot(); after != before {
@@ -378,7 +282,7 @@ func TestFaultsAnswerEveryCommandExactlyOnce(t *testing.T) {
 	time.Sleep(2 * time.Second) // let a duplicate, if any, arrive
 	msgs = w.tg.Messages(operator)
 	if len(msgs) != len(cmds) {
-		t.Errorf("%d answers to %d commands:\n%s", len(msgs), len(cmds), plain(msgs))
+		t.Errorf("%d answers to %d commands:\n%s", len(msgs), len(cmds), bottest.Plain(msgs))
 	}
 	var cordons, uncordons int
 	for _, m := range msgs {
@@ -388,14 +292,14 @@ func TestFaultsAnswerEveryCommandExactlyOnce(t *testing.T) {
 	if cordons != 1 || uncordons != 1 {
 		t.Errorf("cordon answered %d times, uncordon %d; want once each", cordons, uncordons)
 	}
-	if !strings.Contains(w.bot.logs(), "poll failed; backing off") {
+	if !strings.Contains(w.bot.Logs(), "poll failed; backing off") {
 		t.Errorf("the poll faults were not logged")
 	}
 }
 
 func TestHTTPEndpointsAndGracefulStop(t *testing.T) {
 	w := newWorld(t)
-	base := "http://" + w.bot.addr()
+	base := "http://" + w.bot.HTTPAddr()
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": "derrick_bot_commands_total"} {
 		if path == "/metrics" {
 			w.say(t, viewer, "/get_pods", nil)
@@ -428,10 +332,10 @@ func TestHTTPEndpointsAndGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	w.bot.cmd.Process.Signal(syscall.SIGTERM)
+	w.bot.Signal(syscall.SIGTERM)
 	select {
-	case err := <-w.bot.exited:
-		if err != nil {
+	case <-w.bot.Done():
+		if err := w.bot.Err(); err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -7,19 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // TestImage builds notifier/Containerfile with buildah (hack/image.sh) and
 // runs the image with podman, as a pipeline job would, against the emulator.
 func TestImage(t *testing.T) {
-	for _, tool := range []string{"buildah", "podman"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed (hack/install-deps.sh installs it); CI=true, so this is a failure", tool)
-			}
-			t.Skipf("%s not installed; skipping (with CI=true this fails)", tool)
-		}
-	}
+	proctest.RequireTools(t, "buildah", "podman")
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // startTimeout bounds Start when the caller's context has no deadline.
@@ -80,7 +81,7 @@ type ArgoCD struct {
 
 	cluster  *clustertest.Cluster
 	dyn      dynamic.Interface
-	procs    []*process
+	procs    proctest.Group
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -153,8 +154,8 @@ func (a *ArgoCD) start(ctx context.Context, started time.Time) error {
 		if err == nil {
 			break
 		}
-		if attempt < 3 && a.portTaken() {
-			if stopErr := a.stopProcesses(); stopErr != nil {
+		if attempt < 3 && a.procs.PortTaken() {
+			if stopErr := a.procs.Stop(); stopErr != nil {
 				return errors.Join(err, stopErr)
 			}
 			a.procs = nil
@@ -180,7 +181,7 @@ type ports struct {
 }
 
 func (a *ArgoCD) startProcesses(ctx context.Context, kubeconfig, gitDir string) error {
-	pt, err := freePorts(7)
+	pt, err := proctest.FreePorts(7)
 	if err != nil {
 		return err
 	}
@@ -230,7 +231,7 @@ func (a *ArgoCD) startProcesses(ctx context.Context, kubeconfig, gitDir string) 
 			component("argocd-server")},
 	}
 	for _, r := range runs {
-		proc, err := startProcess(a.Dir, r.name, r.path, r.args, r.env)
+		proc, err := proctest.Start(a.Dir, r.name, r.path, r.args, r.env)
 		if err != nil {
 			return err
 		}
@@ -258,9 +259,7 @@ func (a *ArgoCD) startProcesses(ctx context.Context, kubeconfig, gitDir string) 
 	wg.Wait()
 	// A check answered by another test's process on a port taken in
 	// between would pass while ours died at bind.
-	for _, proc := range a.procs {
-		errs = append(errs, proc.exited())
-	}
+	errs = append(errs, a.procs.Exited())
 	return errors.Join(errs...)
 }
 
@@ -276,19 +275,7 @@ func (a *ArgoCD) waitUp(ctx context.Context, proc, addr string) error {
 			}
 			return conn.Close()
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", addr, resp.Status)
-		}
-		return nil
+		return proctest.GetOK(ctx, client, addr)
 	})
 }
 
@@ -297,26 +284,7 @@ func (a *ArgoCD) waitUp(ctx context.Context, proc, addr string) error {
 func (a *ArgoCD) poll(ctx context.Context, proc string, limit time.Duration, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		for _, p := range a.procs {
-			if p.name == proc {
-				if exitErr := p.exited(); exitErr != nil {
-					return exitErr
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last check: %v)", proc, ctx.Err(), err)
-		case <-tick.C:
-		}
-	}
+	return a.procs.Poll(ctx, 100*time.Millisecond, proc, check)
 }
 
 // mintToken logs in as admin and creates an API token of account ci.
@@ -400,7 +368,7 @@ func (a *ArgoCD) waitApp(ctx context.Context) error {
 // than once.
 func (a *ArgoCD) Stop() error {
 	a.stopOnce.Do(func() {
-		a.stopErr = a.stopProcesses()
+		a.stopErr = a.procs.Stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := a.dyn.Resource(applicationGVR).Namespace(ArgoNamespace).Delete(ctx, AppName, metav1.DeleteOptions{})
@@ -413,57 +381,8 @@ func (a *ArgoCD) Stop() error {
 	return a.stopErr
 }
 
-// stopProcesses kills the processes in reverse start order.
-func (a *ArgoCD) stopProcesses() error {
-	var errs []error
-	for i := len(a.procs) - 1; i >= 0; i-- {
-		errs = append(errs, a.procs[i].stop())
-	}
-	return errors.Join(errs...)
-}
-
-// portTaken reports whether a process failed because its port was in use.
-func (a *ArgoCD) portTaken() bool {
-	for _, p := range a.procs {
-		if data, err := os.ReadFile(p.logPath); err == nil && strings.Contains(string(data), "address already in use") {
-			return true
-		}
-	}
-	return false
-}
-
 // RSS reports VmRSS of every process, in start order.
-func (a *ArgoCD) RSS() ([]clustertest.ProcessRSS, error) {
-	out := make([]clustertest.ProcessRSS, 0, len(a.procs))
-	for _, p := range a.procs {
-		b, err := p.rss()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, clustertest.ProcessRSS{Name: p.name, PID: p.cmd.Process.Pid, Bytes: b})
-	}
-	return out, nil
-}
+func (a *ArgoCD) RSS() ([]clustertest.ProcessRSS, error) { return a.procs.RSS() }
 
 // LogTails returns the last n lines of every process's log.
-func (a *ArgoCD) LogTails(n int) string {
-	var b strings.Builder
-	for _, p := range a.procs {
-		fmt.Fprintf(&b, "--- %s (last %d lines of %s) ---\n%s\n", p.name, n, p.logPath, p.tail(n))
-	}
-	return b.String()
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}
+func (a *ArgoCD) LogTails(n int) string { return a.procs.LogTails(n) }

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // Version is the Argo CD release the harness runs.
@@ -21,15 +22,7 @@ var ErrMissing = errors.New("argo cd test stack incomplete")
 
 // stackDir is ${DERRICK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/derrick}/argocd-v2.14.21.
 func stackDir() string {
-	root := os.Getenv("DERRICK_CACHE")
-	if root == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			cache = filepath.Join(os.Getenv("HOME"), ".cache")
-		}
-		root = filepath.Join(cache, "derrick")
-	}
-	return filepath.Join(root, "argocd-v"+Version)
+	return filepath.Join(proctest.CacheDir(), "argocd-v"+Version)
 }
 
 // BinDir is where BuildCommand puts argocd and kustomize.
@@ -48,18 +41,14 @@ var (
 // check returns an error wrapping ErrMissing that names what is absent from
 // dir (the stack dir) and PATH, and the command that provides it.
 func check(dir string) error {
-	var missing, tools []string
+	var missing []string
 	for _, f := range stackFiles {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.IsDir() || (strings.HasPrefix(f, "bin/") && fi.Mode()&0o111 == 0) {
 			missing = append(missing, f)
 		}
 	}
-	for _, tool := range systemTools {
-		if _, err := exec.LookPath(tool); err != nil {
-			tools = append(tools, tool)
-		}
-	}
+	tools := proctest.MissingTools(systemTools...)
 	var errs []error
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("%w: %s missing in %s (build them with %s)",
@@ -75,13 +64,5 @@ func check(dir string) error {
 // require skips t when something is missing, or fails it when CI=true.
 func require(t testing.TB, dir string) {
 	t.Helper()
-	err := check(dir)
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%v; CI=true, so this is a failure", err)
-		return
-	}
-	t.Skipf("%v; skipping (with CI=true this fails)", err)
+	proctest.Require(t, check(dir))
 }

@@ -2,11 +2,12 @@ package argocdtest
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 func TestDirs(t *testing.T) {
@@ -64,20 +65,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// recorder is a testing.TB that records how a helper ended the test.
-type recorder struct {
-	testing.TB
-	skipped, fatal string
-}
-
-func (r *recorder) Helper() {}
-func (r *recorder) Skipf(format string, args ...any) {
-	r.skipped = fmt.Sprintf(format, args...)
-}
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.fatal = fmt.Sprintf(format, args...)
-}
-
 func TestRequireSkipsUnlessCI(t *testing.T) {
 	for _, tc := range []struct {
 		ci       string
@@ -89,16 +76,16 @@ func TestRequireSkipsUnlessCI(t *testing.T) {
 	} {
 		t.Run("CI="+tc.ci, func(t *testing.T) {
 			t.Setenv("CI", tc.ci)
-			r := &recorder{TB: t}
+			r := &proctest.Recorder{TB: t}
 			require(r, t.TempDir())
-			got := r.skipped
+			got := r.SkippedWith
 			if tc.wantFail {
-				got = r.fatal
-				if r.skipped != "" {
-					t.Errorf("skipped with CI=true: %s", r.skipped)
+				got = r.FailedWith
+				if r.SkippedWith != "" {
+					t.Errorf("skipped with CI=true: %s", r.SkippedWith)
 				}
-			} else if r.fatal != "" {
-				t.Errorf("failed with CI=%q: %s", tc.ci, r.fatal)
+			} else if r.FailedWith != "" {
+				t.Errorf("failed with CI=%q: %s", tc.ci, r.FailedWith)
 			}
 			if !strings.Contains(got, BuildCommand) {
 				t.Errorf("message %q does not name %s", got, BuildCommand)

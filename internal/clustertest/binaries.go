@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // KubeVersion is the Kubernetes release of the control plane binaries.
@@ -24,15 +26,7 @@ var ErrBinariesMissing = errors.New("control plane binaries missing")
 // BinDir is where build-tools.sh puts the binaries:
 // ${DERRICK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/derrick}/k8s-v1.34.4/bin.
 func BinDir() string {
-	root := os.Getenv("DERRICK_CACHE")
-	if root == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			cache = filepath.Join(os.Getenv("HOME"), ".cache")
-		}
-		root = filepath.Join(cache, "derrick")
-	}
-	return filepath.Join(root, "k8s-v"+KubeVersion, "bin")
+	return filepath.Join(proctest.CacheDir(), "k8s-v"+KubeVersion, "bin")
 }
 
 // checkBinaries returns an error wrapping ErrBinariesMissing that names the
@@ -52,19 +46,8 @@ func checkBinaries(dir string) error {
 		ErrBinariesMissing, dir, strings.Join(missing, ", "), BuildCommand)
 }
 
-// onCI reports whether missing binaries must fail tests instead of skipping them.
-func onCI() bool { return os.Getenv("CI") == "true" }
-
 // requireBinaries skips t, or fails it when CI=true, if a binary is missing.
 func requireBinaries(t testing.TB, dir string) {
 	t.Helper()
-	err := checkBinaries(dir)
-	if err == nil {
-		return
-	}
-	if onCI() {
-		t.Fatalf("%v; CI=true, so this is a failure", err)
-		return
-	}
-	t.Skipf("%v; skipping (with CI=true this fails)", err)
+	proctest.Require(t, checkBinaries(dir))
 }

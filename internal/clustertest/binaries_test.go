@@ -2,11 +2,12 @@ package clustertest
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 func TestBinDir(t *testing.T) {
@@ -60,20 +61,6 @@ func TestCheckBinaries(t *testing.T) {
 	}
 }
 
-// recorder is a testing.TB that records how a helper ended the test.
-type recorder struct {
-	testing.TB
-	skipped, fatal string
-}
-
-func (r *recorder) Helper() {}
-func (r *recorder) Skipf(format string, args ...any) {
-	r.skipped = fmt.Sprintf(format, args...)
-}
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.fatal = fmt.Sprintf(format, args...)
-}
-
 func TestRequireBinariesSkipsUnlessCI(t *testing.T) {
 	for _, tc := range []struct {
 		ci                 string
@@ -85,12 +72,12 @@ func TestRequireBinariesSkipsUnlessCI(t *testing.T) {
 	} {
 		t.Run("CI="+tc.ci, func(t *testing.T) {
 			t.Setenv("CI", tc.ci)
-			r := &recorder{TB: t}
+			r := &proctest.Recorder{TB: t}
 			requireBinaries(r, t.TempDir())
-			if (r.skipped != "") != tc.wantSkip || (r.fatal != "") != tc.wantFail {
-				t.Errorf("skipped=%q fatal=%q, want skip=%v fail=%v", r.skipped, r.fatal, tc.wantSkip, tc.wantFail)
+			if (r.SkippedWith != "") != tc.wantSkip || (r.FailedWith != "") != tc.wantFail {
+				t.Errorf("skipped=%q fatal=%q, want skip=%v fail=%v", r.SkippedWith, r.FailedWith, tc.wantSkip, tc.wantFail)
 			}
-			if msg := r.skipped + r.fatal; !strings.Contains(msg, BuildCommand) {
+			if msg := r.SkippedWith + r.FailedWith; !strings.Contains(msg, BuildCommand) {
 				t.Errorf("message %q does not say how to build the binaries", msg)
 			}
 		})

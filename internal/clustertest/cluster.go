@@ -21,6 +21,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // startTimeout bounds New when the caller's context has no deadline.
@@ -48,7 +50,7 @@ type Cluster struct {
 	ReadyAfter time.Duration
 
 	caPEM    []byte
-	procs    []*process
+	procs    proctest.Group
 	ownsDir  bool
 	stopOnce sync.Once
 	stopErr  error
@@ -134,8 +136,8 @@ func New(ctx context.Context, opts ...Option) (*Cluster, error) {
 		}
 		// Free ports are found by binding and closing, so a concurrent test
 		// binary can take one first; start over on new ports then.
-		if attempt < 3 && c.portTaken() {
-			if stopErr := c.stopProcesses(); stopErr != nil {
+		if attempt < 3 && c.procs.PortTaken() {
+			if stopErr := c.procs.Stop(); stopErr != nil {
 				err = errors.Join(err, stopErr)
 			} else if err := os.RemoveAll(filepath.Join(c.Dir, "etcd")); err == nil {
 				c.procs = nil
@@ -150,23 +152,13 @@ func New(ctx context.Context, opts ...Option) (*Cluster, error) {
 	}
 }
 
-// portTaken reports whether a component failed because its port was in use.
-func (c *Cluster) portTaken() bool {
-	for _, p := range c.procs {
-		if data, err := os.ReadFile(p.logPath); err == nil && strings.Contains(string(data), "address already in use") {
-			return true
-		}
-	}
-	return false
-}
-
 // ports are the listeners of one cluster, all on 127.0.0.1.
 type ports struct {
 	etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok int
 }
 
 func (c *Cluster) start(ctx context.Context, binDir string) error {
-	pt, err := freePorts(6)
+	pt, err := proctest.FreePorts(6)
 	if err != nil {
 		return err
 	}
@@ -304,9 +296,7 @@ func (c *Cluster) start(ctx context.Context, binDir string) error {
 	wg.Wait()
 	// A health check answered by another test's component on a port taken
 	// in between would pass while ours died at bind.
-	for _, p := range c.procs {
-		errs = append(errs, p.exited())
-	}
+	errs = append(errs, c.procs.Exited())
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -412,8 +402,12 @@ func (c *Cluster) writeFiles(server string) (files, error) {
 	return f, nil
 }
 
+// run starts binDir/name in the cluster dir with a minimal environment: no
+// KUBECONFIG, proxies or ~/.kwok from the developer's shell leak into the
+// cluster.
 func (c *Cluster) run(binDir, name string, args ...string) error {
-	p, err := startProcess(c.Dir, binDir, name, args)
+	env := []string{"HOME=" + c.Dir, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + c.Dir}
+	p, err := proctest.Start(c.Dir, name, filepath.Join(binDir, name), args, env)
 	if err != nil {
 		return err
 	}
@@ -421,43 +415,17 @@ func (c *Cluster) run(binDir, name string, args ...string) error {
 	return nil
 }
 
-func (c *Cluster) process(name string) *process {
-	for _, p := range c.procs {
-		if p.name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 // poll calls check every 50ms until it returns nil, the process named
 // proc exits, or ctx ends.
 func (c *Cluster) poll(ctx context.Context, proc string, check func(context.Context) error) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		if p := c.process(proc); p != nil {
-			if exitErr := p.exited(); exitErr != nil {
-				return exitErr
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last check: %v)", proc, ctx.Err(), err)
-		case <-tick.C:
-		}
-	}
+	return c.procs.Poll(ctx, 50*time.Millisecond, proc, check)
 }
 
 func (c *Cluster) waitAPIServer(ctx context.Context) error {
 	rc := c.Client.Discovery().RESTClient()
 	return c.poll(ctx, "kube-apiserver", func(ctx context.Context) error {
-		if p := c.process("etcd"); p != nil {
-			if err := p.exited(); err != nil {
+		if p := c.procs.Find("etcd"); p != nil {
+			if err := p.Exited(); err != nil {
 				return err
 			}
 		}
@@ -468,19 +436,7 @@ func (c *Cluster) waitAPIServer(ctx context.Context) error {
 
 func (c *Cluster) waitHTTP(ctx context.Context, proc string, client *http.Client, url string) error {
 	return c.poll(ctx, proc, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
+		return proctest.GetOK(ctx, client, url)
 	})
 }
 
@@ -489,7 +445,7 @@ func (c *Cluster) waitHTTP(ctx context.Context, proc string, client *http.Client
 // more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
-		c.stopErr = c.stopProcesses()
+		c.stopErr = c.procs.Stop()
 		if c.ownsDir {
 			c.stopErr = errors.Join(c.stopErr, os.RemoveAll(c.Dir))
 		}
@@ -497,43 +453,14 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
-// stopProcesses kills the components in reverse start order.
-func (c *Cluster) stopProcesses() error {
-	var errs []error
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop())
-	}
-	return errors.Join(errs...)
-}
-
-// ProcessRSS is the resident memory of one component.
-type ProcessRSS struct {
-	Name  string
-	PID   int
-	Bytes int64
-}
+// ProcessRSS is the resident memory of one component (Name, PID, Bytes).
+type ProcessRSS = proctest.RSS
 
 // RSS reports VmRSS of every component, in start order.
-func (c *Cluster) RSS() ([]ProcessRSS, error) {
-	out := make([]ProcessRSS, 0, len(c.procs))
-	for _, p := range c.procs {
-		b, err := p.rss()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ProcessRSS{Name: p.name, PID: p.cmd.Process.Pid, Bytes: b})
-	}
-	return out, nil
-}
+func (c *Cluster) RSS() ([]ProcessRSS, error) { return c.procs.RSS() }
 
 // LogTails returns the last n lines of every component's log.
-func (c *Cluster) LogTails(n int) string {
-	var b strings.Builder
-	for _, p := range c.procs {
-		fmt.Fprintf(&b, "--- %s (last %d lines of %s) ---\n%s\n", p.name, n, p.logPath, p.tail(n))
-	}
-	return b.String()
-}
+func (c *Cluster) LogTails(n int) string { return c.procs.LogTails(n) }
 
 const (
 	tempDirPrefix = "clustertest-"
@@ -559,18 +486,4 @@ func removeStaleDirs() {
 			_ = os.RemoveAll(dir)
 		}
 	}
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }

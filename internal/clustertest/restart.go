@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -15,11 +13,11 @@ import (
 // back on the same address. Tests that stop the apiserver of a Shared
 // cluster must not run in parallel with others.
 func (c *Cluster) StopAPIServer() error {
-	p := c.process("kube-apiserver")
+	p := c.procs.Find("kube-apiserver")
 	if p == nil {
 		return errors.New("clustertest: no kube-apiserver process")
 	}
-	return p.stop()
+	return p.Stop()
 }
 
 // StartAPIServer starts kube-apiserver again with the flags and port it had
@@ -28,22 +26,13 @@ func (c *Cluster) StopAPIServer() error {
 // when the apiserver runs.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	for i, p := range c.procs {
-		if p.name != "kube-apiserver" {
+		if p.Name != "kube-apiserver" {
 			continue
 		}
-		if p.exited() != nil {
-			for n := 1; ; n++ {
-				old := fmt.Sprintf("%s.%d", p.logPath, n)
-				if _, err := os.Stat(old); errors.Is(err, os.ErrNotExist) {
-					if err := os.Rename(p.logPath, old); err != nil {
-						return fmt.Errorf("clustertest: keep kube-apiserver log: %w", err)
-					}
-					break
-				}
-			}
-			np, err := startProcess(c.Dir, filepath.Dir(p.cmd.Path), p.name, p.cmd.Args[1:])
+		if p.Exited() != nil {
+			np, err := p.Restart()
 			if err != nil {
-				return err
+				return fmt.Errorf("clustertest: %w", err)
 			}
 			c.procs[i] = np
 		}

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,37 +11,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the demo's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRun drives the whole demo through the page's API: the production bot
 // answers each role as configured.
 func TestRun(t *testing.T) {
-	var out syncBuffer
+	var out proctest.SyncBuffer
 	url, cl, tg := startDemo(t, Options{Lang: "en", Out: &out, Timing: fast})
 
 	banner := out.String()

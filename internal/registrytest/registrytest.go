@@ -17,9 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // Media types of the images Push writes.
@@ -39,20 +40,7 @@ type Registry struct {
 // RequireTools skips t when a program is absent, or fails it when CI=true.
 func RequireTools(t testing.TB, names ...string) {
 	t.Helper()
-	var missing []string
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("%s not installed (install with hack/install-deps.sh)", strings.Join(missing, ", "))
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s; CI=true, so this is a failure", msg)
-	}
-	t.Skipf("%s; skipping (with CI=true this fails)", msg)
+	proctest.RequireTools(t, names...)
 }
 
 // Start runs docker-registry on a free 127.0.0.1 port with filesystem
@@ -97,7 +85,7 @@ auth:
 		t.Fatal(err)
 	}
 	cmd := exec.Command("docker-registry", "serve", cfgPath)
-	logs := &syncBuffer{}
+	logs := &proctest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
@@ -255,22 +243,4 @@ func (l *Layout) Tag(name string, desc map[string]any) string {
 func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// syncBuffer collects a process's output for the failure log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
@@ -43,7 +45,7 @@ func BenchmarkScale(b *testing.B) {
 	ctx := context.Background()
 	c := clustertest.Shared(b)
 	if _, err := helmPath(); err != nil {
-		skipOrFail(b, "%v", err)
+		proctest.SkipOrFail(b, "%v", err)
 	}
 	fast := unlimited(b, c.Config)
 
@@ -58,11 +60,7 @@ func BenchmarkScale(b *testing.B) {
 	createPods(ctx, b, c, fast, benchPods)
 	b.Logf("created %d pods in %v", benchPods, time.Since(start).Round(time.Millisecond))
 
-	tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(tg.Close)
+	tg := bottest.Telegram(b, token)
 	createNamespace(ctx, b, c, benchBotNS, restricted)
 	objs := render(b, benchBotNS, "-f", writeValues(b, map[string]any{
 		"telegram": map[string]any{"token": token, "apiURL": tg.URL()},
@@ -98,12 +96,12 @@ func BenchmarkScale(b *testing.B) {
 				msgs += len(got)
 				checkLongReply(b, got, bc.items)
 			}
-			_, peak, err := bot.rss()
+			_, peak, err := proctest.Memory(bot.PID())
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(msgs)/float64(b.N), "msgs/op")
-			b.ReportMetric(peak, "MiB-peak-rss")
+			b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-rss")
 		})
 		b.Run(bc.name+"/kubectl", func(b *testing.B) {
 			if kubectlErr != nil {

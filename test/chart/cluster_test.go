@@ -21,7 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
@@ -88,7 +90,7 @@ func TestChartOnRealCluster(t *testing.T) {
 	ctx := t.Context()
 	c := clustertest.Shared(t)
 	if _, err := helmPath(); err != nil {
-		skipOrFail(t, "%v", err)
+		proctest.SkipOrFail(t, "%v", err)
 	}
 	c.SeedNodes(ctx, t)
 	createNamespace(ctx, t, c, releaseNS, restricted)
@@ -100,11 +102,7 @@ func TestChartOnRealCluster(t *testing.T) {
 	for i, tag := range []string{"0.10.3", "0.10.4", "main", "0.10.5"} {
 		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
-	tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tg.Close)
+	tg := bottest.Telegram(t, token)
 
 	// Everything optional is on, so every template reaches the API server.
 	values := e2eValues(tg, reg, appNS)
@@ -373,7 +371,7 @@ func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 	kube := c.Client
 	check := func(t *testing.T, user int64, cmd string, want ...string) string {
 		t.Helper()
-		got := plain(w.say(t, user, cmd, nil))
+		got := bottest.Plain(w.say(t, user, cmd, nil))
 		for _, s := range want {
 			if !strings.Contains(got, s) {
 				t.Errorf("%s: answer lacks %q:\n%s", cmd, s, got)
@@ -412,7 +410,7 @@ func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		}
 		check(t, operator, "/cordon node-nowhere", "нет в кластере")
 		// The audit chat heard of both changes.
-		audit := plain(w.tg.Messages(auditID))
+		audit := bottest.Plain(w.tg.Messages(auditID))
 		if strings.Count(audit, "node-ready") < 2 {
 			t.Errorf("audit chat %d:\n%s", auditID, audit)
 		}
@@ -459,15 +457,15 @@ func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 			t.Errorf("image %q, want %q", img, repo+":0.10.5")
 		}
 	})
-	w.bot.running(t)
-	if logs := w.bot.logs(); strings.Contains(logs, "forbidden") || strings.Contains(logs, "Forbidden") {
+	w.bot.Running(t)
+	if logs := w.bot.Logs(); strings.Contains(logs, "forbidden") || strings.Contains(logs, "Forbidden") {
 		t.Errorf("the bot met a permission error with the chart's RBAC:\n%s", logs)
 	}
 }
 
 // testAPIServerOutage kills kube-apiserver while an operator uses the bot.
 func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Cluster, w *chat) {
-	base := "http://" + w.bot.http
+	base := "http://" + w.bot.HTTPAddr()
 	status := func(path string) int {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -495,7 +493,7 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 	})
 	for _, cmd := range []string{"/get_nodes", "/cordon node-tainted", "/get_pods", "/set_replicas 1"} {
 		start := time.Now()
-		got := plain(w.say(t, operator, cmd, nil))
+		got := bottest.Plain(w.say(t, operator, cmd, nil))
 		name := strings.Fields(cmd)[0][1:]
 		if !strings.Contains(got, "Не удалось выполнить /"+name) {
 			t.Errorf("%s while the apiserver is down: %q, want an error", cmd, got)
@@ -509,7 +507,7 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 	if got := status("/healthz"); got != http.StatusOK {
 		t.Errorf("/healthz = %d while the apiserver is down: the pod would be restarted for nothing", got)
 	}
-	w.bot.running(t)
+	w.bot.Running(t)
 
 	if err := c.StartAPIServer(ctx); err != nil {
 		t.Fatal(err)
@@ -518,13 +516,13 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 	t.Logf("apiserver down for %v", time.Since(down).Round(time.Millisecond))
 
 	// Back: the same bot process answers again.
-	if got := plain(w.say(t, operator, "/get_nodes", nil)); !strings.Contains(got, "node-ready") {
+	if got := bottest.Plain(w.say(t, operator, "/get_nodes", nil)); !strings.Contains(got, "node-ready") {
 		t.Errorf("/get_nodes after the restart: %s", got)
 	}
-	if got := plain(w.say(t, operator, "/cordon node-tainted", nil)); !strings.Contains(got, "выведена") {
+	if got := bottest.Plain(w.say(t, operator, "/cordon node-tainted", nil)); !strings.Contains(got, "выведена") {
 		t.Errorf("/cordon after the restart: %s", got)
 	}
-	if got := plain(w.say(t, operator, "/uncordon node-tainted", nil)); !strings.Contains(got, "снова доступна") {
+	if got := bottest.Plain(w.say(t, operator, "/uncordon node-tainted", nil)); !strings.Contains(got, "снова доступна") {
 		t.Errorf("/uncordon after the restart: %s", got)
 	}
 	if d, err := c.Client.AppsV1().Deployments(appNS).Get(ctx, clustertest.AppName, metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 2 {
@@ -533,5 +531,5 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 	if got := status("/readyz"); got != http.StatusOK {
 		t.Errorf("/readyz = %d after the apiserver is back", got)
 	}
-	w.bot.running(t)
+	w.bot.Running(t)
 }

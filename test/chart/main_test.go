@@ -18,6 +18,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 // root is the repository root; the chart is root/chart.
@@ -39,16 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// skipOrFail skips t, or fails it when CI=true, because a tool is missing.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s; CI=true, so this is a failure", msg)
-	}
-	t.Skipf("%s; skipping (with CI=true this fails)", msg)
-}
-
 var helmPath = sync.OnceValues(func() (string, error) {
 	out, err := exec.Command("bash", filepath.Join(root, "hack", "helm", "build.sh"), "--print-bin").Output()
 	if err != nil {
@@ -65,9 +56,7 @@ var helmPath = sync.OnceValues(func() (string, error) {
 func helm(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	bin, perr := helmPath()
-	if perr != nil {
-		skipOrFail(t, "%v", perr)
-	}
+	proctest.Require(t, perr)
 	cmd := exec.Command(bin, args...)
 	// No repository config or cache of the developer's is read or written.
 	home := t.TempDir()

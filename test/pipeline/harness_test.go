@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 const (
@@ -71,11 +73,7 @@ func requireTools(t *testing.T, tools ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("missing %s (bash hack/install-deps.sh installs them)", strings.Join(missing, ", "))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	proctest.SkipOrFail(t, "missing %s (bash hack/install-deps.sh installs them)", strings.Join(missing, ", "))
 }
 
 // run runs a command and returns its combined output; the error says what failed.

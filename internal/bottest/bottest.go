@@ -1,0 +1,193 @@
+// Package bottest runs the built bot binary for end-to-end tests against
+// the Telegram emulator (internal/telegramtest), as bot/ and test/chart do:
+//
+//	bin, err := bottest.Build(pkgDir, outDir) // once, in TestMain or a sync.Once
+//	tg := bottest.Telegram(t, token)
+//	bot := bottest.Start(t, bin, token, env) // env with TELEGRAM_API_URL=tg.URL()
+//	got := bottest.Plain(bot.Say(t, tg, userID, "/get_nodes", nil))
+package bottest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
+)
+
+// Build builds the bot's main package in pkgDir as outDir/bot, static
+// (CGO_ENABLED=0) like the image's, and returns its path. Every caller uses
+// the same flags, so the build cache serves them all.
+func Build(pkgDir, outDir string) (string, error) {
+	bin := filepath.Join(outDir, "bot")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = pkgDir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the bot: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Telegram starts the emulator for the bot with token, as @oil_bot with id
+// 7000000002, and closes it in t.Cleanup.
+func Telegram(t testing.TB, token string) *telegramtest.Server {
+	t.Helper()
+	tg, err := telegramtest.New(telegramtest.Config{Token: token, Bot: telegramtest.User{ID: 7000000002, Username: "oil_bot"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	return tg
+}
+
+// Bot is a running bot binary whose JSON log (its stderr) is kept for
+// assertions.
+type Bot struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	log     strings.Builder
+	http    string
+	done    chan struct{}
+	waitErr error
+}
+
+// Start runs binary with exactly env plus PATH and waits up to 30s for its
+// "bot started" line. In t.Cleanup the bot is killed (SIGKILL) if it still
+// runs, t fails if the secret part of token appears in its log, and the log
+// is printed when t failed.
+func Start(t testing.TB, binary, token string, env []string) *Bot {
+	t.Helper()
+	b := &Bot{cmd: exec.Command(binary), done: make(chan struct{})}
+	b.cmd.Env = append(append([]string(nil), env...), "PATH="+os.Getenv("PATH"))
+	stderr, err := b.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			b.mu.Lock()
+			b.log.WriteString(line + "\n")
+			b.mu.Unlock()
+			var e struct {
+				Msg  string `json:"msg"`
+				HTTP string `json:"http"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "bot started" {
+				select {
+				case started <- e.HTTP:
+				default:
+				}
+			}
+		}
+		b.waitErr = b.cmd.Wait()
+		close(b.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-b.done:
+		default:
+			_ = b.cmd.Process.Kill()
+			<-b.done
+		}
+		logs := b.Logs()
+		// The part after the colon is the secret; it is in the whole token too.
+		if strings.Contains(logs, token[strings.IndexByte(token, ':')+1:]) {
+			t.Errorf("the bot token appears in the bot's log")
+		}
+		if t.Failed() {
+			t.Logf("bot log:\n%s", logs)
+		}
+	})
+	select {
+	case b.http = <-started:
+	case <-b.done:
+		t.Fatalf("bot exited at start-up: %v\n%s", b.waitErr, b.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("bot did not start within 30s:\n%s", b.Logs())
+	}
+	return b
+}
+
+// Logs returns the bot's log so far.
+func (b *Bot) Logs() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.log.String()
+}
+
+// HTTPAddr is the address of the bot's HTTP server, from its "bot started" line.
+func (b *Bot) HTTPAddr() string { return b.http }
+
+// PID is the bot's process id.
+func (b *Bot) PID() int { return b.cmd.Process.Pid }
+
+// Signal sends sig to the bot.
+func (b *Bot) Signal(sig os.Signal) error { return b.cmd.Process.Signal(sig) }
+
+// Done is closed when the bot has exited; Err then returns how.
+func (b *Bot) Done() <-chan struct{} { return b.done }
+
+// Err returns the bot's exit error (nil for exit status 0) once Done is
+// closed, and nil before.
+func (b *Bot) Err() error {
+	select {
+	case <-b.done:
+		return b.waitErr
+	default:
+		return nil
+	}
+}
+
+// Running fails t when the bot has exited.
+func (b *Bot) Running(t testing.TB) {
+	t.Helper()
+	select {
+	case <-b.done:
+		t.Fatalf("the bot exited: %v", b.waitErr)
+	default:
+	}
+}
+
+// Say sends text as user in a DM through tg and waits up to 90s until the
+// bot has answered and the last answer satisfies done (nil: any answer). It
+// returns the answers; it fails t, with the chat and the bot's log, when
+// none comes.
+func (b *Bot) Say(t testing.TB, tg *telegramtest.Server, user int64, text string, done func(last telegramtest.Message) bool) []telegramtest.Message {
+	t.Helper()
+	before := len(tg.Messages(user))
+	tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: user, Username: fmt.Sprintf("user%d", user)}, Text: text})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	msgs, err := tg.WaitFor(ctx, user, func(m []telegramtest.Message) bool {
+		return len(m) > before && (done == nil || done(m[len(m)-1]))
+	})
+	if err != nil {
+		t.Fatalf("%s from %d: no answer (%v); chat so far: %+v\nbot log:\n%s", text, user, err, tg.Messages(user), b.Logs())
+	}
+	return msgs[before:]
+}
+
+// Plain joins the plain texts of msgs, one a line.
+func Plain(msgs []telegramtest.Message) string {
+	var parts []string
+	for _, m := range msgs {
+		parts = append(parts, m.Plain)
+	}
+	return strings.Join(parts, "\n")
+}
