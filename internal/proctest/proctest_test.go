@@ -157,6 +157,12 @@ func TestGroup(t *testing.T) {
 	if rss, err := g[1:].RSS(); err != nil || len(rss) != 1 || rss[0].Name != "runs" || rss[0].PID != g[1].PID() || rss[0].Bytes <= 0 {
 		t.Errorf("RSS() = %+v, %v", rss, err)
 	}
+	// "runs" may not have written its line yet on a loaded machine.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(g[1].LogPath); strings.Contains(string(b), "up\n") {
+			break
+		}
+	}
 	tails := g.LogTails(5)
 	for _, want := range []string{"--- quits (last 5 lines of " + g[0].LogPath + ") ---\n", "--- runs (last 5 lines of", "up\n"} {
 		if !strings.Contains(tails, want) {
