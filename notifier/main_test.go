@@ -169,7 +169,8 @@ func TestBinaryGivesUpWithinTimeoutWhenTelegramIsDown(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
-	if elapsed > 4*time.Second {
+	// NOTIFY_TIMEOUT bounds the attempts; the process start may add a little on a loaded machine.
+	if elapsed > 5*time.Second {
 		t.Errorf("took %v, want to stop within NOTIFY_TIMEOUT=3s", elapsed)
 	}
 	if !strings.Contains(out, "connection refused") || !strings.Contains(out, "/bot<redacted>/sendMessage") {

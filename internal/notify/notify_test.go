@@ -130,7 +130,8 @@ func TestMainGivesUpWithinTimeout(t *testing.T) {
 	if code != ExitFailed {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
 	}
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
+	// NOTIFY_TIMEOUT bounds the attempts; allow a second for a loaded machine.
+	if elapsed := time.Since(start); elapsed > 2500*time.Millisecond {
 		t.Errorf("took %v, want within NOTIFY_TIMEOUT 1.5s", elapsed)
 	}
 	if !strings.Contains(stderr, "502 Bad Gateway") || !strings.Contains(stderr, "notification not delivered") {
