@@ -65,6 +65,12 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	metrics := opshttp.NewMetrics()
 	retry := telegram.DefaultRetry
 	retry.Max = 5 * time.Second
+	// Bounded, so a Telegram outage cannot hold a chat's queue forever; the
+	// poll loop and start-up have their own endless, logged back-off.
+	retry.Attempts = 6
+	retry.OnRetry = func(attempt int, wait time.Duration, err error) {
+		log.Warn("telegram call failed; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
+	}
 	client := tgbot.NewClient(cfg.APIURL, cfg.Token, retry, metrics)
 	bot, err := gotgbot.NewBot(cfg.Token, &gotgbot.BotOpts{BotClient: client, DisableTokenCheck: true})
 	if err != nil {

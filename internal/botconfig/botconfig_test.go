@@ -73,6 +73,7 @@ func TestRejects(t *testing.T) {
 		{"language", map[string]string{"BOT_LANG": "de"}, `BOT_LANG must be one of ru, en, got "de"`},
 		{"no source", map[string]string{"REGISTRY_SOURCE": ""}, "REGISTRY_SOURCE is not set: it must be gitlab"},
 		{"bad source", map[string]string{"REGISTRY_SOURCE": "hub"}, `REGISTRY_SOURCE must be one of gitlab, oci, got "hub"`},
+		{"image without registry host", map[string]string{"REGISTRY_SOURCE": "gitlab", "GITLAB_URL": "https://gitlab.example.com", "GITLAB_TOKEN": "t", "GITLAB_PROJECT": "oil/app", "REGISTRY_IMAGE": "oil/app"}, `REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got "oil/app"`},
 		{"oci without image", map[string]string{"REGISTRY_IMAGE": ""}, "REGISTRY_IMAGE is not set"},
 		{"oci image with tag", map[string]string{"REGISTRY_IMAGE": "registry.example.com/oil/app:1.0"}, "REGISTRY_IMAGE must be an image reference without tag"},
 		{"gitlab without project", map[string]string{"REGISTRY_SOURCE": "gitlab", "GITLAB_URL": "https://gitlab.example.com", "GITLAB_TOKEN": "t"}, "GITLAB_PROJECT"},

@@ -289,4 +289,7 @@ func displayName(in Input) string {
 	return strconv.FormatInt(in.UserID, 10)
 }
 
-func esc(s string) string { return telegram.EscapeHTML(s) }
+// esc makes s safe in an HTML reply: markup escaped, and bytes that are not
+// UTF-8 (a binary log line, say) replaced, since Telegram refuses the whole
+// message for one of them.
+func esc(s string) string { return telegram.EscapeHTML(strings.ToValidUTF8(s, "\uFFFD")) }

@@ -194,19 +194,25 @@ func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what s
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.RolloutTimeout)
 	defer cancel()
 	r, err := c.deployer.Wait(wctx, image, func(r Progress) { p.edit(ctx, during(r), false) })
+	// The last word must reach the chat even when the bot is stopping and
+	// ctx was cancelled under the wait.
+	fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelFinal()
 	outcome := outcomeError
 	switch {
 	case r.Done:
 		outcome = outcomeOK
-		p.edit(ctx, done(r), true)
+		p.edit(fctx, done(r), true)
 	case r.Failed:
-		p.edit(ctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(r.Message)), true)
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(r.Message)), true)
 	case errors.Is(err, context.DeadlineExceeded):
-		p.edit(ctx, fmt.Sprintf(c.t.ChangeTimedOut, what, c.cfg.RolloutTimeout, during(r)), true)
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeTimedOut, what, c.cfg.RolloutTimeout, during(r)), true)
+	case errors.Is(err, context.Canceled):
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeUnfollowed, what, during(r)), true)
 	default:
-		p.edit(ctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(fmt.Sprint(err))), true)
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(fmt.Sprint(err))), true)
 	}
-	c.announce(ctx, cc.out, cc.in, what, outcome)
+	c.announce(fctx, cc.out, cc.in, what, outcome)
 	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "change", what, "outcome", outcome,
 		"updated", r.Updated, "available", r.Available, "desired", r.Desired, "argocd", r.Argo)
 }

@@ -81,9 +81,23 @@ func (k *KubernetesDeployer) SetReplicas(ctx context.Context, n int32) error {
 	return err
 }
 
-func (k *KubernetesDeployer) Wait(ctx context.Context, _ string, report func(Progress)) (Progress, error) {
+func (k *KubernetesDeployer) Wait(ctx context.Context, image string, report func(Progress)) (Progress, error) {
 	r, err := k.Cluster.WaitRollout(ctx, k.Every, func(r cluster.Rollout) { report(progressOf(r)) })
-	return progressOf(r), err
+	p := progressOf(r)
+	if err != nil || !p.Done || image == "" {
+		return p, err
+	}
+	// A later change (another /deploy, kubectl) may have finished instead:
+	// report the rollout as ours only when it runs our image.
+	d, err := k.Cluster.Deployment(ctx)
+	if err != nil {
+		return p, err
+	}
+	if d.Image != image {
+		p.Done, p.Failed = false, true
+		p.Message = fmt.Sprintf("superseded: the Deployment now runs %s", d.Image)
+	}
+	return p, nil
 }
 
 func progressOf(r cluster.Rollout) Progress {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 )
@@ -76,4 +77,42 @@ func TestRolloutFailureAndTimeout(t *testing.T) {
 			t.Errorf("replies:\n%s", rec.texts())
 		}
 	})
+}
+
+func TestDeploySupersededIsNotReportedDone(t *testing.T) {
+	h := newHarness(t, nil)
+	rec := &recorder{chatID: operator}
+	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+	// Another operator deploys main before this rollout is followed.
+	h.cluster.deploy.Image = "registry.example.com/oil/app:main"
+	res.Follow(context.Background())
+	if got := rec.texts(); !strings.Contains(got, "❌ /deploy 0.10.5 не удалось: superseded: the Deployment now runs registry.example.com/oil/app:main") ||
+		strings.Contains(got, "✅") {
+		t.Errorf("replies:\n%s", got)
+	}
+}
+
+func TestFollowAfterShutdownStillAnswers(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Ready: 3, Available: 3}}
+	rec := &recorder{chatID: operator}
+	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the bot is stopping
+	res.Follow(ctx)
+	if got := rec.texts(); !strings.Contains(got, "⏸ Бот перезапускается и больше не следит за /deploy 0.10.5") ||
+		!strings.Contains(got, "→ ошибка") {
+		t.Errorf("replies:\n%s", got)
+	}
+}
+
+func TestInvalidUTF8InLogsIsReplaced(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.logs["oil-refinery-application-7d9f-abcde"] = []string{"ok", "bin \xff\xfe <x>"}
+	rec, _ := h.run(t, viewer, "/get_logs oil-refinery-application-7d9f-abcde")
+	if got := rec.out[0].Text; !utf8.ValidString(got) || !strings.Contains(got, "bin \uFFFD &lt;x&gt;") {
+		t.Errorf("reply %q", got)
+	}
 }

@@ -30,6 +30,7 @@ type texts struct {
 	ArgoManaged                     string
 	DeployArgo, DeployDoneArgo      string
 	ChangeFailed, ChangeTimedOut    string
+	ChangeUnfollowed                string
 	ReplicasProgress                string
 	Outcome                         map[string]string
 	Reason                          map[string]string
@@ -86,6 +87,7 @@ var ru = texts{
 	DeployDoneArgo:    "✅ <b>%s</b> развёрнута через Argo CD: приложение Synced и Healthy.",
 	ChangeFailed:      "❌ %s не удалось: %s",
 	ChangeTimedOut:    "⏱ %s не завершилось за %s. Последнее состояние: %s",
+	ChangeUnfollowed:  "⏸ Бот перезапускается и больше не следит за %s. Последнее состояние: %s. Проверьте /get_pods.",
 	ReplicasProgress:  "Готово %d/%d, доступно %d/%d.",
 	ArgoManaged:       "<b>%s</b> управляется Argo CD (приложение <b>%s</b>, %s): прямое изменение Argo CD откатит. Ничего не меняю. Чтобы менять через Argo CD, запустите бота с DEPLOY_VIA=argocd.",
 	Outcome: map[string]string{
@@ -147,6 +149,7 @@ var en = texts{
 	DeployDoneArgo:    "✅ <b>%s</b> is deployed through Argo CD: the application is Synced and Healthy.",
 	ChangeFailed:      "❌ %s failed: %s",
 	ChangeTimedOut:    "⏱ %s did not finish within %s. Last state: %s",
+	ChangeUnfollowed:  "⏸ The bot is restarting and no longer follows %s. Last state: %s. Check /get_pods.",
 	ReplicasProgress:  "Ready %d/%d, available %d/%d.",
 	ArgoManaged:       "<b>%s</b> is managed by Argo CD (application <b>%s</b>, %s): Argo CD would revert a direct change. Nothing changed. To change it through Argo CD, run the bot with DEPLOY_VIA=argocd.",
 	Outcome: map[string]string{

@@ -47,6 +47,11 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	if c.TimeFormat == "" {
 		c.TimeFormat = DefaultTimeFormat
 	}
+	// A layout with no Go reference fields (say strftime's %Y-%m-%d) would
+	// print itself instead of the time.
+	if sample := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC); sample.Format(c.TimeFormat) == c.TimeFormat {
+		return c, fmt.Errorf("NOTIFY_TIME_FORMAT must be a Go time layout such as %q (the reference time Mon Jan 2 15:04:05 MST 2006), got %q", DefaultTimeFormat, c.TimeFormat)
+	}
 	tz := strings.TrimSpace(getenv("NOTIFY_TZ"))
 	if tz == "" {
 		tz = DefaultTZ

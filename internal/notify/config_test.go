@@ -65,6 +65,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"ftp api url", "TELEGRAM_API_URL", "ftp://x", "TELEGRAM_API_URL must be an http:// or https:// URL"},
 		{"bad timeout", "NOTIFY_TIMEOUT", "30", `NOTIFY_TIMEOUT must be a positive Go duration such as 30s or 2m, got "30"`},
 		{"zero timeout", "NOTIFY_TIMEOUT", "0s", "NOTIFY_TIMEOUT must be a positive Go duration"},
+		{"strftime layout", "NOTIFY_TIME_FORMAT", "%Y-%m-%d %H:%M", `NOTIFY_TIME_FORMAT must be a Go time layout such as "2006-01-02 15:04:05 MST"`},
 		{"bad zone", "NOTIFY_TZ", "Moscow", `NOTIFY_TZ must be an IANA time zone such as Europe/Moscow or UTC, got "Moscow"`},
 	}
 	for _, tt := range tests {
