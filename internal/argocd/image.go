@@ -3,6 +3,8 @@ package argocd
 import (
 	"fmt"
 	"strings"
+
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
 )
 
 // imageRef is an image reference split as kustomize and Helm charts need it.
@@ -19,21 +21,13 @@ func parseImage(ref string) (imageRef, error) {
 	if ref == "" || strings.ContainsAny(ref, " \t\r\n=") {
 		return r, fmt.Errorf("image %q: want repository:tag, e.g. registry.example.com/oil/app:0.10.5", ref)
 	}
-	rest := ref
-	if i := strings.IndexByte(rest, '@'); i >= 0 {
-		rest, r.digest = rest[:i], rest[i+1:]
-		if !strings.Contains(r.digest, ":") {
-			return imageRef{}, fmt.Errorf("image %q: digest %q: want algorithm:hex", ref, r.digest)
-		}
+	r.name, r.tag, r.digest = imageref.Split(ref)
+	if strings.Contains(ref, "@") && !strings.Contains(r.digest, ":") {
+		return imageRef{}, fmt.Errorf("image %q: digest %q: want algorithm:hex", ref, r.digest)
 	}
-	// A ':' after the last '/' starts the tag; one before it is a registry port.
-	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
-		rest, r.tag = rest[:i], rest[i+1:]
-		if r.tag == "" {
-			return imageRef{}, fmt.Errorf("image %q: empty tag", ref)
-		}
+	if r.tag == "" && strings.HasSuffix(strings.SplitN(ref, "@", 2)[0], ":") {
+		return imageRef{}, fmt.Errorf("image %q: empty tag", ref)
 	}
-	r.name = rest
 	if r.name == "" || strings.HasSuffix(r.name, "/") || strings.HasPrefix(r.name, "/") {
 		return imageRef{}, fmt.Errorf("image %q: empty repository", ref)
 	}

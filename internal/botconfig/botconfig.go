@@ -14,6 +14,7 @@ import (
 
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
@@ -116,7 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.OCI.Insecure, err = boolean("REGISTRY_INSECURE", env("REGISTRY_INSECURE")); err != nil {
 		return c, err
 	}
-	if img := c.Core.RegistryImage; img != "" && !hasRegistryHost(img) {
+	if img := c.Core.RegistryImage; img != "" && !imageref.HasRegistryHost(img) {
 		// /deploy sets <REGISTRY_IMAGE>:<tag>; without a host Kubernetes
 		// would pull it from Docker Hub.
 		return c, fmt.Errorf("REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got %q", img)
@@ -179,13 +180,6 @@ func argoConfig(env, getenv func(string) string) (argocd.Config, error) {
 		return a, fmt.Errorf("ARGOCD_APP / ARGOCD_PROJECT: %w", err)
 	}
 	return a, nil
-}
-
-// hasRegistryHost reports whether an image reference starts with a registry
-// host (a name with a dot or a port, or localhost), as Docker decides.
-func hasRegistryHost(image string) bool {
-	host, _, found := strings.Cut(image, "/")
-	return found && (strings.ContainsAny(host, ".:") || host == "localhost")
 }
 
 func userIDs(name, v string) ([]int64, error) {

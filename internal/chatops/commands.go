@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 )
 
@@ -429,22 +430,12 @@ func pad(s string, width int) string {
 
 // imageRepo strips the tag and digest from an image reference.
 func imageRepo(image string) string {
-	if at := strings.IndexByte(image, '@'); at >= 0 {
-		image = image[:at]
-	}
-	if colon := strings.LastIndexByte(image, ':'); colon > strings.LastIndexByte(image, '/') {
-		image = image[:colon]
-	}
-	return image
+	name, _, _ := imageref.Split(image)
+	return name
 }
 
 // imageTag is the tag of an image reference, "" when it has none.
 func imageTag(image string) string {
-	if at := strings.IndexByte(image, '@'); at >= 0 {
-		image = image[:at]
-	}
-	if colon := strings.LastIndexByte(image, ':'); colon > strings.LastIndexByte(image, '/') {
-		return image[colon+1:]
-	}
-	return ""
+	_, tag, _ := imageref.Split(image)
+	return tag
 }

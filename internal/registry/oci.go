@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
 )
 
 // OCIConfig configures the OCI distribution source.
@@ -69,7 +71,7 @@ func parseImage(s string) (host, name string, err error) {
 		}
 	}
 	host, name, ok := strings.Cut(s, "/")
-	if !ok || !hostRE.MatchString(host) || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+	if !ok || !hostRE.MatchString(host) || !imageref.HasRegistryHost(s) {
 		return "", "", bad(" (it starts with the registry host)")
 	}
 	for c := range strings.SplitSeq(name, "/") {
