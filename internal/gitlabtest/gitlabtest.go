@@ -83,9 +83,9 @@ type project struct {
 
 // Server is the stand-in. It is safe for concurrent use.
 type Server struct {
-	srv   *http.Server
-	ln    net.Listener
-	url   string
+	srv *http.Server
+	ln  net.Listener
+	url string
 
 	mu       sync.Mutex
 	token    string

@@ -36,14 +36,14 @@ type ProjectState struct {
 
 // Entry is one pipeline the watcher follows.
 type Entry struct {
-	Ref     string    `json:"ref"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
-	Status  string    `json:"status"`
+	Ref     string    `json:"r"`
+	Created time.Time `json:"c"`
+	Updated time.Time `json:"u"`
+	Status  string    `json:"s"`
 	// Done lists the lines settled for this pipeline, announced by its own
 	// job or by the watcher: c (создан), s (завершен успешно), f (завершен
 	// неуспешно). A settled line is never posted again.
-	Done string `json:"done,omitempty"`
+	Done string `json:"d,omitempty"`
 }
 
 // Line letters of Entry.Done.
@@ -88,9 +88,10 @@ const (
 	keepComplete = 2 * listOverlap
 	// keepPending: a pipeline that never ends is forgotten a day after its creation.
 	keepPending = 24 * time.Hour
-	// maxEntries bounds the whole state (about 120 bytes each, well under
-	// a ConfigMap's 1 MiB); past it the least recently updated go first.
-	maxEntries = 5000
+	// maxEntries bounds the whole state (at most about 150 bytes each with
+	// a long branch name: under 500 KB, half a ConfigMap's 1 MiB); past it
+	// the least recently updated go first.
+	maxEntries = 3000
 )
 
 // prune forgets what can no longer matter and returns how many entries it

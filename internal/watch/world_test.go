@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
-		"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
