@@ -59,7 +59,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	gl, err := gitlabtest.Start(gitlabToken)
 	if err != nil {
@@ -111,7 +111,7 @@ func (w *world) now() time.Time {
 }
 
 // watcher loads the state from the ConfigMap, as a (re)started watcher does.
-func (w *world) watcher(t *testing.T) (*Watcher, *Metrics) {
+func (w *world) watcher(t testing.TB) (*Watcher, *Metrics) {
 	t.Helper()
 	store := NewConfigMapStore(w.kube.CoreV1(), stateNS, stateName)
 	state, err := store.Load(t.Context())
@@ -140,7 +140,7 @@ func (w *world) texts() []string {
 }
 
 // line is the notifier's line for a pipeline: Moscow time, the default layout.
-func line(t *testing.T, id int64, created time.Time, ref string, word string) string {
+func line(t testing.TB, id int64, created time.Time, ref string, word string) string {
 	t.Helper()
 	moscow, err := time.LoadLocation("Europe/Moscow")
 	if err != nil {
@@ -159,7 +159,7 @@ func notifyJobs(created, success, failed string) []gitlabtest.Job {
 	}
 }
 
-func look(t *testing.T, wt *Watcher) {
+func look(t testing.TB, wt *Watcher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
