@@ -131,6 +131,3 @@ func TestCorruptStateIsRefused(t *testing.T) {
 		t.Errorf("corrupt state: %v", err)
 	}
 }
-
-
-
