@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -279,6 +280,13 @@ func TestWatchBinary(t *testing.T) {
 	}
 
 	t.Logf("faults handled after %v", time.Since(begin).Round(time.Millisecond))
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "VmHWM:") {
+				t.Logf("watcher process %s", strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 	// Restart: the new process reads the ConfigMap and repeats nothing.
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
