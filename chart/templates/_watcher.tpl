@@ -6,6 +6,11 @@
 {{- default (printf "%s-watcher-state" (include "derrick-bot.fullname" .) | trunc 63 | trimSuffix "-") .Values.watcher.stateConfigMap }}
 {{- end }}
 
+{{/* watcher.chatID as TELEGRAM_CHAT_ID: int64 keeps a large id exact. */}}
+{{- define "derrick-bot.watcherChatID" -}}
+{{- if kindIs "string" .Values.watcher.chatID }}{{ .Values.watcher.chatID }}{{ else }}{{ int64 .Values.watcher.chatID | toString }}{{ end }}
+{{- end }}
+
 {{- define "derrick-bot.watcherImage" -}}
 {{- $i := .Values.watcher.image }}
 {{- if $i.digest }}
@@ -59,7 +64,7 @@
     - name: TELEGRAM_API_URL
       value: {{ .Values.telegram.apiURL | quote }}
     - name: TELEGRAM_CHAT_ID
-      value: {{ if kindIs "string" $w.chatID }}{{ $w.chatID | quote }}{{ else }}{{ int64 $w.chatID | toString | quote }}{{ end }}
+      value: {{ include "derrick-bot.watcherChatID" . | quote }}
     - name: GITLAB_URL
       value: {{ $w.gitlab.url | quote }}
     - name: GITLAB_TOKEN

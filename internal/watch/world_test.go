@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
@@ -36,27 +36,10 @@ type world struct {
 	tg   *telegramtest.Server
 	kube *fake.Clientset
 	cfg  Config
-	logs *syncBuffer
+	logs *proctest.SyncBuffer
 	// offset moves the watchers' clock (for the created grace).
 	mu     sync.Mutex
 	offset time.Duration
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newWorld(t testing.TB) *world {
@@ -84,7 +67,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{gl: gl, tg: tg, kube: kube, cfg: cfg, logs: &syncBuffer{}}
+	w := &world{gl: gl, tg: tg, kube: kube, cfg: cfg, logs: &proctest.SyncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("watcher log:\n%s", w.logs.String())

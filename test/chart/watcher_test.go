@@ -25,36 +25,24 @@ import (
 // state ConfigMap and the RBAC that lets it touch that ConfigMap only.
 
 const (
-	watcherRelease = "wbot" // its own release, so nothing clashes with TestChartOnRealCluster's
-	watcherNS      = "derrick-watcher"
-	watcherAppNS   = "watcher-app"
-	watcherGLToken = "glpat-ChartWatcherSecret"
+	watcherFullname = "wbot-derrick-bot" // its own names, so nothing clashes with TestChartOnRealCluster's
+	watcherNS       = "derrick-watcher"
+	watcherAppNS    = "watcher-app"
+	watcherGLToken  = "glpat-ChartWatcherSecret"
 )
 
 func watcherValues() map[string]any {
 	return map[string]any{
-		"telegram": map[string]any{"token": token},
-		"chatops":  map[string]any{"operators": []int64{operator}},
-		"registry": map[string]any{"image": "registry.example.com/oil/app"},
-		"app":      map[string]any{"namespace": watcherAppNS},
+		"fullnameOverride": watcherFullname,
+		"telegram":         map[string]any{"token": token},
+		"chatops":          map[string]any{"operators": []int64{operator}},
+		"registry":         map[string]any{"image": "registry.example.com/oil/app"},
+		"app":              map[string]any{"namespace": watcherAppNS},
 		"watcher": map[string]any{
 			"enabled": true, "chatID": int64(auditID), "projects": []any{42, "oil/refinery"}, "jobPrefix": "oil-",
 			"gitlab": map[string]any{"url": "https://gitlab.example.com", "token": watcherGLToken},
 		},
 	}
-}
-
-func renderRelease(t testing.TB, release, namespace string, args ...string) []*unstructured.Unstructured {
-	t.Helper()
-	out, stderr, err := helm(t, append([]string{"template", release, chartDir, "--namespace", namespace}, args...)...)
-	if err != nil {
-		t.Fatalf("helm template %v: %v\n%s", args, err, stderr)
-	}
-	objs, err := decode(out)
-	if err != nil {
-		t.Fatalf("rendered manifests: %v\n%s", err, out)
-	}
-	return objs
 }
 
 // watcherEnv is the watcher container's environment as the pod gets it.
@@ -108,7 +96,7 @@ func TestTemplateWatcher(t *testing.T) {
 		}
 	}
 
-	objs := renderRelease(t, watcherRelease, watcherNS, "-f", writeValues(t, watcherValues()))
+	objs := render(t, watcherNS, "-f", writeValues(t, watcherValues()))
 	c, env := watcherEnv(t, objs, nil)
 	if c.Image != "registry.gitlab.com/derrick-kit/derrick/notifier:0.1.0" || !slices.Equal(c.Args, []string{"watch"}) {
 		t.Errorf("watcher container image %q args %q", c.Image, c.Args)
@@ -140,7 +128,7 @@ func TestTemplateWatcher(t *testing.T) {
 	ex := watcherValues()
 	ex["telegram"] = map[string]any{"existingSecret": "ops", "existingSecretKeys": map[string]any{"watcherGitlabToken": "gl-watch"}}
 	ex["watcher"].(map[string]any)["gitlab"] = map[string]any{"url": "https://gitlab.example.com"}
-	exObjs := renderRelease(t, watcherRelease, watcherNS, "-f", writeValues(t, ex))
+	exObjs := render(t, watcherNS, "-f", writeValues(t, ex))
 	_, exEnv := watcherEnv(t, exObjs, map[string]map[string]string{"ops": {"TELEGRAM_BOT_TOKEN": token, "gl-watch": "from-existing"}})
 	if exEnv["GITLAB_TOKEN"] != "from-existing" {
 		t.Errorf("GITLAB_TOKEN with existingSecret = %q", exEnv["GITLAB_TOKEN"])
@@ -157,7 +145,7 @@ func TestTemplateWatcher(t *testing.T) {
 		{"unknown key", "watcher.intervall=20s", "intervall"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, stderr, err := helm(t, "template", watcherRelease, chartDir, "-n", watcherNS, "-f", writeValues(t, watcherValues()), "--set", tt.set)
+			_, stderr, err := helm(t, "template", "oil-bot", chartDir, "-n", watcherNS, "-f", writeValues(t, watcherValues()), "--set", tt.set)
 			if err == nil || !strings.Contains(stderr, tt.want) {
 				t.Errorf("helm template --set %s: %v, stderr %q; want a refusal naming %q", tt.set, err, stderr, tt.want)
 			}
@@ -174,12 +162,25 @@ func TestWatcherOnRealCluster(t *testing.T) {
 	if _, err := helmPath(); err != nil {
 		proctest.SkipOrFail(t, "%v", err)
 	}
+	// NOTES first: helm refuses to install over objects of another release.
+	out, stderr, err := helm(t, "install", "notes", chartDir, "-n", "notes", "-f", writeValues(t, watcherValues()), "--dry-run=client", "--kubeconfig", c.Kubeconfig)
+	if err != nil {
+		t.Fatalf("helm install --dry-run: %v\n%s", err, stderr)
+	}
+	notes := out[strings.Index(out, "NOTES:"):]
+	for _, want := range []string{"Pipeline watcher", "https://gitlab.example.com", "42, oil/refinery", "-1001234567890",
+		"ConfigMap notes/wbot-derrick-bot-watcher-state", "-c watcher", ":8081/healthz"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, notes)
+		}
+	}
+
 	c.SeedNodes(ctx, t)
 	createNamespace(ctx, t, c, watcherNS, restricted)
 	createNamespace(ctx, t, c, watcherAppNS, nil)
 	values := watcherValues()
 	values["networkPolicy"] = map[string]any{"enabled": true}
-	objs := renderRelease(t, watcherRelease, watcherNS, "-f", writeValues(t, values))
+	objs := render(t, watcherNS, "-f", writeValues(t, values))
 	a := newApplier(t, c.Config)
 	if err := a.apply(ctx, objs, false); err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestWatcherOnRealCluster(t *testing.T) {
 	d := deploymentOf(t, objs)
 	sa := d.Spec.Template.Spec.ServiceAccountName
 	// Both containers pass PodSecurity "restricted"; kwok plays the pod.
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		got, err := c.Client.AppsV1().Deployments(watcherNS).Get(ctx, d.Name, metav1.GetOptions{})
 		return err == nil && got.Status.ReadyReplicas == 1, nil
 	})
