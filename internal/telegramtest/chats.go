@@ -55,6 +55,8 @@ type chat struct {
 	user User // the other party of a private chat, once known
 	next int64
 	msgs []Message
+	// members of a group, set with SetMember
+	members map[int64]ChatMember
 }
 
 func (s *Server) chatLocked(id int64) *chat {

@@ -62,6 +62,7 @@ type Server struct {
 	chats    map[int64]*chat
 	files    map[string]Document // by file_id
 	commands map[commandKey][]Command
+	users    map[int64]User // accounts Telegram knows: who wrote, or was set as a member
 }
 
 // New starts a Server listening on cfg.Addr (default a free port on 127.0.0.1).
@@ -176,6 +177,8 @@ var methods = map[string]struct {
 	"getmycommands":       {"getMyCommands", (*Server).getMyCommands},
 	"deletewebhook":       {"deleteWebhook", (*Server).deleteWebhook},
 	"answercallbackquery": {"answerCallbackQuery", (*Server).answerCallbackQuery},
+	"getchat":             {"getChat", (*Server).getChat},
+	"getchatmember":       {"getChatMember", (*Server).getChatMember},
 }
 
 // ServeHTTP answers one Bot API request. New already serves it on URL; the demo may mount it too.

@@ -48,6 +48,7 @@ func (s *Server) Inject(in Incoming) Message {
 	if ch.info.Type == "private" {
 		ch.user = in.From
 	}
+	s.knowLocked(in.From)
 	m := s.appendLocked(Message{ChatID: c.ID, From: in.From, Date: in.Date, Text: in.Text, Plain: in.Text})
 	w := s.wireLocked(m)
 	if strings.HasPrefix(in.Text, "/") {
