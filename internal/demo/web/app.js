@@ -8,6 +8,11 @@ const T = {
   en: {
     writeAs: "You write as", chats: "Chats", bot: "bot", group: "audit group · read-only",
     roles: { operator: "operator", viewer: "viewer", stranger: "no access" },
+    via: {
+      "list operator": "listed in CHATOPS_OPERATORS", "list viewer": "listed in CHATOPS_VIEWERS",
+      "group operator": "administrator of the team's group", "group viewer": "member of the team's group, in no list",
+      "group stranger": "in no list and not in the team's group",
+    },
     message: "Message", start: "Start", edited: "edited", today: "Today", yesterday: "Yesterday",
     commands: "Commands", send: "Send", connecting: "Connecting…", whatCan: "What can this bot do?",
     about: "I manage the Deployment {deployment} in namespace {namespace} and the cluster's nodes: versions, rollouts, replicas, cordons, pods and logs.\n\nThis is a demo: the cluster is simulated and Telegram runs inside the demo. Press Start.",
@@ -18,6 +23,11 @@ const T = {
   ru: {
     writeAs: "Вы пишете как", chats: "Чаты", bot: "бот", group: "группа аудита · только чтение",
     roles: { operator: "оператор", viewer: "наблюдатель", stranger: "нет доступа" },
+    via: {
+      "list operator": "в списке CHATOPS_OPERATORS", "list viewer": "в списке CHATOPS_VIEWERS",
+      "group operator": "администратор группы команды", "group viewer": "участник группы команды, ни в одном списке",
+      "group stranger": "ни в одном списке и не в группе команды",
+    },
     message: "Сообщение", start: "Запустить", edited: "изменено", today: "Сегодня", yesterday: "Вчера",
     commands: "Команды", send: "Отправить", connecting: "Соединение…", whatCan: "Что умеет этот бот?",
     about: "Я управляю Deployment {deployment} в namespace {namespace} и нодами кластера: версии, выкатки, реплики, cordon, поды и логи.\n\nЭто демо: кластер симулирован, Telegram работает внутри демо. Нажмите «Запустить».",
@@ -101,7 +111,7 @@ function renderPeople() {
     const who = el("div", "who");
     const name = el("div", "name", p.name);
     name.append(el("span", "role " + p.role, t.roles[p.role]));
-    who.append(name, el("div", "sub", "@" + p.username + " · " + p.id));
+    who.append(name, el("div", "sub", "@" + p.username + " · " + p.id), el("div", "sub via", t.via[p.via + " " + p.role] || ""));
     li.append(avatar(p, i), who);
     li.addEventListener("click", () => switchTo(p.id));
     ul.append(li);
