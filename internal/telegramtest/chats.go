@@ -75,6 +75,16 @@ func (s *Server) chatLocked(id int64) *chat {
 	return c
 }
 
+// describe sets the chat's type and title to those info gives.
+func (c *chat) describe(info Chat) {
+	if info.Type != "" {
+		c.info.Type = info.Type
+	}
+	if info.Title != "" {
+		c.info.Title = info.Title
+	}
+}
+
 // appendLocked stores m in its chat with the chat's next message ID and returns it.
 func (s *Server) appendLocked(m Message) Message {
 	c := s.chatLocked(m.ChatID)

@@ -37,13 +37,7 @@ func (s *Server) SetGroup(c Chat) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch := s.chatLocked(c.ID)
-	if c.Type != "" {
-		ch.info.Type = c.Type
-	}
-	if c.Title != "" {
-		ch.info.Title = c.Title
-	}
+	s.chatLocked(c.ID).describe(c)
 	s.notifyLocked()
 	return nil
 }

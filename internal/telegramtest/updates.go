@@ -39,12 +39,7 @@ func (s *Server) Inject(in Incoming) Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.chatLocked(c.ID)
-	if c.Type != "" {
-		ch.info.Type = c.Type
-	}
-	if c.Title != "" {
-		ch.info.Title = c.Title
-	}
+	ch.describe(c)
 	if ch.info.Type == "private" {
 		ch.user = in.From
 	}
