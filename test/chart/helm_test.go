@@ -361,7 +361,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"no token", []string{"telegram.token="}, []string{"telegram.token or telegram.existingSecret is required"}},
 		{"nobody allowed", []string{"chatops.operators=null"}, []string{"chatops.operators, chatops.viewers or chatops.group.id is required"}},
 		{"group id positive", []string{"chatops.group.id=12345"}, []string{schema, "at '/chatops/group/id': maximum"}},
-		{"group id a name", []string{"chatops.group.id=oil-team"}, []string{schema, "at '/chatops/group/id': got string, want integer"}},
+		{"group id a name", []string{"chatops.group.id=oil-team"}, []string{schema, "at '/chatops/group/id': got string, want null or integer"}},
 		{"group role unknown", []string{"chatops.group.memberRole=reader"}, []string{schema, "at '/chatops/group/memberRole': value must be one of 'operator', 'viewer', 'none'"}},
 		{"group admin role unknown", []string{"chatops.group.adminRole=admin"}, []string{schema, "at '/chatops/group/adminRole'"}},
 		{"group cache malformed", []string{"chatops.group.cacheTTL=1 minute"}, []string{schema, "at '/chatops/group/cacheTTL'"}},
