@@ -365,8 +365,8 @@ func TestStartupRefusesBadConfiguration(t *testing.T) {
 	}{
 		{"no token", []string{"CHATOPS_OPERATORS=1"}, "TELEGRAM_BOT_TOKEN is not set"},
 		{"nobody allowed", []string{"TELEGRAM_BOT_TOKEN=" + token}, "none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set"},
-		{"malformed group id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=@oil_team"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got "@oil_team"`},
-		{"malformed group role", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=-1001234567890", "CHATOPS_GROUP_MEMBER_ROLE=reader"}, `CHATOPS_GROUP_MEMBER_ROLE must be one of operator, viewer, none, got "reader"`},
+		{"malformed group id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=@oil_team"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got \"@oil_team\"`},
+		{"malformed group role", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=-1001234567890", "CHATOPS_GROUP_MEMBER_ROLE=reader"}, `CHATOPS_GROUP_MEMBER_ROLE must be one of operator, viewer, none, got \"reader\"`},
 		{"username instead of id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=@boss"}, `CHATOPS_OPERATORS must be comma-separated numeric Telegram user ids`},
 		{"bad max replicas", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1", "REGISTRY_SOURCE=oci", "REGISTRY_IMAGE=r.example.com/oil/app", "BOT_MAX_REPLICAS=ten"}, "BOT_MAX_REPLICAS must be a whole number from 0 to 1000"},
 		{"no source", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1"}, "REGISTRY_SOURCE is not set"},

@@ -42,6 +42,12 @@ func TestGetNodesShowsTheAddressANodeHas(t *testing.T) {
 	} {
 		if !want.MatchString(got) {
 			t.Errorf("/get_nodes lacks %s:\n%s", want, got)
+			for _, s := range specs {
+				n, err := w.cluster.Client.CoreV1().Nodes().Get(context.Background(), s.Name, metav1.GetOptions{})
+				if err == nil {
+					t.Logf("%s: addresses %+v", s.Name, n.Status.Addresses)
+				}
+			}
 		}
 	}
 }

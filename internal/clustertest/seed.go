@@ -33,8 +33,8 @@ type NodeSpec struct {
 	// ExternalIP is kept in status.addresses; kwok adds InternalIP
 	// 127.0.0.1 (where the apiserver fetches logs) and Hostname.
 	ExternalIP string
-	// InternalIP, when set, is kept in status.addresses instead of the
-	// one kwok would add. The apiserver cannot reach a kubelet there, so
+	// InternalIP, when set, is kept in status.addresses (with a Hostname
+	// address) instead of the one kwok would add. The apiserver cannot reach a kubelet there, so
 	// give such a node a NoSchedule taint unless its pods need no logs.
 	InternalIP string
 	// Unmanaged leaves the node to no kwok: its status.addresses stay
@@ -99,7 +99,11 @@ func (c *Cluster) SeedNodes(ctx context.Context, t testing.TB, nodes ...NodeSpec
 			node.Labels[NotReadyLabel] = "true"
 		}
 		if spec.InternalIP != "" {
-			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: spec.InternalIP})
+			// With a Hostname too, as a kubelet reports it: kwok's
+			// node-initialize stage then leaves the addresses alone.
+			node.Status.Addresses = append(node.Status.Addresses,
+				corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: spec.InternalIP},
+				corev1.NodeAddress{Type: corev1.NodeHostName, Address: spec.Name})
 		}
 		if spec.ExternalIP != "" {
 			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: spec.ExternalIP})
