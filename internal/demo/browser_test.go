@@ -192,7 +192,7 @@ func TestBrowser(t *testing.T) {
 
 	// The list of accounts says how each person's role is decided.
 	vias := strings.Join(strs("read the accounts", `[...document.querySelectorAll('#people li .via')].map(e => e.textContent)`), "; ")
-	for _, want := range []string{"listed in CHATOPS_OPERATORS", "listed in CHATOPS_VIEWERS", "member of the team's group, in no list", "in no list and not in the team's group"} {
+	for _, want := range []string{"in CHATOPS_OPERATORS", "in CHATOPS_VIEWERS", "in no list: via the team's group", "in no list, not in the group"} {
 		if !strings.Contains(vias, want) {
 			t.Errorf("the accounts list %q lacks %q", vias, want)
 		}

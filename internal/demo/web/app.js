@@ -6,12 +6,12 @@
 
 const T = {
   en: {
-    writeAs: "You write as", chats: "Chats", bot: "bot", group: "audit group · read-only",
+    writeAs: "You write as", chats: "Chats", bot: "bot", group: "team's group · audit · read-only",
     roles: { operator: "operator", viewer: "viewer", stranger: "no access" },
     via: {
-      "list operator": "listed in CHATOPS_OPERATORS", "list viewer": "listed in CHATOPS_VIEWERS",
-      "group operator": "administrator of the team's group", "group viewer": "member of the team's group, in no list",
-      "group stranger": "in no list and not in the team's group",
+      "list operator": "in CHATOPS_OPERATORS", "list viewer": "in CHATOPS_VIEWERS",
+      "group operator": "admin of the team's group", "group viewer": "in no list: via the team's group",
+      "group stranger": "in no list, not in the group",
     },
     message: "Message", start: "Start", edited: "edited", today: "Today", yesterday: "Yesterday",
     commands: "Commands", send: "Send", connecting: "Connecting…", whatCan: "What can this bot do?",
@@ -21,12 +21,12 @@ const T = {
     you: "you",
   },
   ru: {
-    writeAs: "Вы пишете как", chats: "Чаты", bot: "бот", group: "группа аудита · только чтение",
+    writeAs: "Вы пишете как", chats: "Чаты", bot: "бот", group: "группа команды · аудит · только чтение",
     roles: { operator: "оператор", viewer: "наблюдатель", stranger: "нет доступа" },
     via: {
-      "list operator": "в списке CHATOPS_OPERATORS", "list viewer": "в списке CHATOPS_VIEWERS",
-      "group operator": "администратор группы команды", "group viewer": "участник группы команды, ни в одном списке",
-      "group stranger": "ни в одном списке и не в группе команды",
+      "list operator": "в CHATOPS_OPERATORS", "list viewer": "в CHATOPS_VIEWERS",
+      "group operator": "админ группы команды", "group viewer": "не в списках: через группу команды",
+      "group stranger": "не в списках и не в группе",
     },
     message: "Сообщение", start: "Запустить", edited: "изменено", today: "Сегодня", yesterday: "Вчера",
     commands: "Команды", send: "Отправить", connecting: "Соединение…", whatCan: "Что умеет этот бот?",
