@@ -2,8 +2,9 @@
 //
 // A Server listens on 127.0.0.1 and answers POST or GET /bot<token>/<method> with JSON,
 // urlencoded or multipart bodies, like api.telegram.org does for the methods Derrick uses.
-// A test plays the user with Inject, reads what the bot sent with Messages and WaitFor, and
-// makes calls fail with InjectFault. The package logs nothing.
+// A test plays the user with Inject, reads what the bot sent with Messages and WaitFor, sets
+// who is in a group (getChat, getChatMember) with SetGroup and SetMember, and makes calls fail
+// with InjectFault. The package logs nothing.
 package telegramtest
 
 import (
