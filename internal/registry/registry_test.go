@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func names(tags []Tag) []string {
+func tagNames(tags []Tag) []string {
 	out := make([]string, len(tags))
 	for i, t := range tags {
 		out[i] = t.Name
@@ -71,7 +71,7 @@ func TestSortNewestFirst(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tags := append([]Tag(nil), tc.tags...)
 			SortNewestFirst(tags)
-			if diff := cmp.Diff(tc.want, names(tags)); diff != "" {
+			if diff := cmp.Diff(tc.want, tagNames(tags)); diff != "" {
 				t.Errorf("SortNewestFirst order (-want +got):\n%s", diff)
 			}
 		})
