@@ -358,7 +358,6 @@ func TestGitLabTags(t *testing.T) {
 	}
 }
 
-
 // manyTags returns n tag names and their createdAt, one minute apart.
 func manyTags(n int) ([]string, map[string]string) {
 	names := make([]string, n)
