@@ -86,3 +86,42 @@ func TestOCIRealRegistry(t *testing.T) {
 		})
 	}
 }
+
+// TestOCIRealRegistryTokenAuth lists a real docker-registry whose `auth:
+// token` sends clients to a token service for a signed JWT.
+func TestOCIRealRegistryTokenAuth(t *testing.T) {
+	reg := registrytest.StartTokenAuth(t)
+	base := time.Date(2026, 11, 26, 4, 0, 36, 0, time.UTC)
+	d1 := reg.Push(t, "oil/app", "0.1.0", base)
+	d2 := reg.Push(t, "oil/app", "0.2.0", base.Add(time.Hour))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	o, err := NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Username: reg.User, Password: reg.Password, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := reg.Token.Requests.Load()
+	got, err := o.Tags(ctx)
+	if err != nil {
+		t.Fatalf("Tags: %v", err)
+	}
+	want := []Tag{{Name: "0.2.0", Created: base.Add(time.Hour), Digest: d2}, {Name: "0.1.0", Created: base, Digest: d1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Tags (-want +got):\n%s", diff)
+	}
+	if n := reg.Token.Requests.Load() - before; n != 1 {
+		t.Errorf("%d token requests for one listing, want 1 (the token is reused)", n)
+	}
+
+	o, err = NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Username: reg.User, Password: "not-the-Password-1", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Tags(ctx)
+	wantErr(t, err, "get a pull token for "+reg.Host+"/oil/app from "+strings.TrimSuffix(reg.Token.URL, "/token"),
+		"401 Unauthorized (incorrect username or password): the token service rejected REGISTRY_USERNAME \"derrick\" and REGISTRY_PASSWORD: check them")
+	if strings.Contains(err.Error(), "not-the-Password-1") {
+		t.Errorf("error reveals the password: %v", err)
+	}
+}
