@@ -465,25 +465,29 @@ type guard struct {
 type errorBodyKey struct{}
 
 // requestError is a request guard refused or gave up on.
-type requestError struct{ msg string }
+type requestError struct {
+	msg     string
+	timeout bool
+}
 
 func (e *requestError) Error() string { return e.msg }
 
 // Timeout makes a request that ran out of time count as one.
-func (e *requestError) Timeout() bool { return strings.Contains(e.msg, "did not answer") }
+func (e *requestError) Timeout() bool { return e.timeout }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure {
-		return nil, &requestError{fmt.Sprintf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
+		return nil, &requestError{msg: fmt.Sprintf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
 			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)}
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), g.timeout)
+	parent := req.Context()
+	ctx, cancel := context.WithTimeout(parent, g.timeout)
 	req = req.WithContext(ctx)
 	resp, err := g.inner.RoundTrip(req)
 	if err != nil {
 		cancel()
-		if ctx.Err() != nil && req.Context().Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-			return nil, &requestError{fmt.Sprintf("%s did not answer within %s", req.URL.Host, g.timeout)}
+		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &requestError{msg: fmt.Sprintf("%s did not answer within %s", req.URL.Host, g.timeout), timeout: true}
 		}
 		return nil, err
 	}
@@ -511,7 +515,7 @@ type cancelBody struct {
 func (b *cancelBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
-		err = &requestError{fmt.Sprintf("%s did not finish sending an answer within %s", b.host, b.timeout)}
+		err = &requestError{msg: fmt.Sprintf("%s did not finish sending an answer within %s", b.host, b.timeout), timeout: true}
 	}
 	return n, err
 }
