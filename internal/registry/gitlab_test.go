@@ -529,3 +529,20 @@ func BenchmarkGitLabListing(b *testing.B) {
 		b.ReportMetric(float64(fake.rest.Load()+fake.graphql.Load()-before)/float64(b.N), "requests/listing")
 	})
 }
+
+// TestGitLabRelativeURLRoot checks that GraphQL is asked next to /api/v4 of
+// a GitLab installed under a path (https://example.com/gitlab).
+func TestGitLabRelativeURLRoot(t *testing.T) {
+	names, created := manyTags(3)
+	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
+	srv := fake.start(t)
+	root := httptest.NewServer(http.StripPrefix("/gitlab", srv.Config.Handler))
+	t.Cleanup(root.Close)
+	g, err := NewGitLab(GitLabConfig{URL: root.URL + "/gitlab", Token: gitlabToken, Project: "oil/refinery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := g.Tags(t.Context()); err != nil || len(got) != 3 || fake.graphql.Load() != 1 {
+		t.Fatalf("Tags = %v, %v after %d GraphQL requests; want 3 tags from 1", got, err, fake.graphql.Load())
+	}
+}
