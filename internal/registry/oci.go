@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -168,17 +169,9 @@ func (o *OCI) Tags(ctx context.Context) ([]Tag, error) {
 func (o *OCI) DetailFailures() int64 { return o.failures.count.Load() }
 
 func (o *OCI) list(ctx context.Context) ([]Tag, error) {
-	listed, err := o.puller.List(ctx, o.repo)
+	names, err := o.listNames(ctx)
 	if err != nil {
 		return nil, o.explain("list tags of "+o.image, err)
-	}
-	var names []string
-	seen := make(map[string]bool, len(listed))
-	for _, n := range listed {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
 	}
 	tags := make([]Tag, len(names))
 	found := make([]bool, len(names))
@@ -209,20 +202,40 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	}
 	if len(failed) > 0 && len(failed) == len(out) {
 		// Not one tag could be read: the registry is failing, not a tag.
-		return nil, errs[slicesIndexFunc(errs)]
+		return nil, errs[slices.IndexFunc(errs, func(e error) bool { return e != nil })]
 	}
 	o.failures.report(failed)
 	SortNewestFirst(out)
 	return out, nil
 }
 
-func slicesIndexFunc(errs []error) int {
-	for i, e := range errs {
-		if e != nil {
-			return i
+// maxTagPages stops a registry whose Link headers loop.
+const maxTagPages = 10000
+
+// listNames follows the tags/list pages, dropping repeated names.
+func (o *OCI) listNames(ctx context.Context) ([]string, error) {
+	lister, err := o.puller.Lister(ctx, o.repo)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	seen := make(map[string]bool)
+	for pages := 0; lister.HasNext(); pages++ {
+		if pages == maxTagPages {
+			return nil, fmt.Errorf("more than %d pages: the registry's Link headers loop", maxTagPages)
+		}
+		page, err := lister.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range page.Tags {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
 		}
 	}
-	return 0
+	return names, nil
 }
 
 // describe finds the tag's digest and its build time. ok is false when the
