@@ -173,11 +173,14 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	if err != nil {
 		return nil, o.explain("list tags of "+o.image, err)
 	}
+	o.mu.Lock()
+	cold := len(o.created) == 0
+	o.mu.Unlock()
 	tags := make([]Tag, len(names))
 	found := make([]bool, len(names))
 	errs := make([]error, len(names))
 	err = forEach(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
-		t, ok, err := o.describe(ctx, names[i])
+		t, ok, err := o.describe(ctx, names[i], cold)
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
@@ -209,6 +212,8 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	return out, nil
 }
 
+var errColdStart = errors.New("no digest known yet")
+
 // maxTagPages stops a registry whose Link headers loop.
 const maxTagPages = 10000
 
@@ -238,24 +243,29 @@ func (o *OCI) listNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// describe finds the tag's digest and its build time. ok is false when the
+// describe finds the tag's digest (a HEAD; when cold, with no digest known
+// yet, the manifest is needed anyway and read at once) and its build time. ok is false when the
 // tag vanished since it was listed. On an error t may still hold the digest.
-func (o *OCI) describe(ctx context.Context, tag string) (t Tag, ok bool, err error) {
+func (o *OCI) describe(ctx context.Context, tag string, cold bool) (t Tag, ok bool, err error) {
 	ref := o.repo.Tag(tag)
 	what := "get manifest of " + o.image + ":" + tag
 	t.Name = tag
 	var desc *remote.Descriptor
-	head, err := o.puller.Head(ctx, ref)
-	if err == nil {
-		t.Digest = head.Digest.String()
-	} else {
+	err = errColdStart
+	if !cold {
+		var head *v1.Descriptor
+		if head, err = o.puller.Head(ctx, ref); err == nil {
+			t.Digest = head.Digest.String()
+		}
+	}
+	if err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			return Tag{}, false, nil
 		}
 		if ctx.Err() != nil {
 			return t, false, o.explain(what, err)
 		}
-		// No usable HEAD (some registries omit the digest): read the manifest.
+		// Cold, or no usable HEAD (some registries omit the digest): read the manifest.
 		if desc, err = o.puller.Get(ctx, ref); err != nil {
 			if isStatus(err, http.StatusNotFound) {
 				return Tag{}, false, nil

@@ -128,15 +128,17 @@ type fakeOCI struct {
 	blobGets     *atomic.Int32 // set by start
 	manifestGets *atomic.Int32 // GET of a manifest, set by start
 	heads        *atomic.Int32 // HEAD of a manifest, set by start
+	requests     *atomic.Int32 // every request, set by start
 	hang         chan struct{} // non-nil: repository requests wait until it is closed
 	brokenBlob   string        // the config blob of this tag answers 500
 	realm        string        // bearer: the token service's URL; "" = this server's /token
 	tls          bool          // serve HTTPS
 }
 
-func (f *fakeOCI) start(t *testing.T) *httptest.Server {
+func (f *fakeOCI) start(t testing.TB) *httptest.Server {
 	t.Helper()
 	f.tokenFetches, f.blobGets, f.manifestGets, f.heads = new(atomic.Int32), new(atomic.Int32), new(atomic.Int32), new(atomic.Int32)
+	f.requests = new(atomic.Int32)
 	var srv *httptest.Server
 	notFound := func(w http.ResponseWriter, code, msg string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -144,6 +146,7 @@ func (f *fakeOCI) start(t *testing.T) *httptest.Server {
 		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, msg)
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.requests.Add(1)
 		switch {
 		case r.URL.Path == "/token":
 			f.tokenFetches.Add(1)
@@ -519,5 +522,51 @@ func TestOCIRefusesPlainHTTP(t *testing.T) {
 		if fake.tokenFetches.Load() != 0 {
 			t.Error("the token service was asked")
 		}
+	})
+}
+
+// BenchmarkOCIListing measures the registry requests of a /showcontainers
+// with 3,000 tags: cold (a new bot), after REGISTRY_CACHE_TTL (digests
+// known) and warm (within it).
+// Rerun: go test -run '^$' -bench OCIListing -benchtime 3x ./internal/registry/
+func BenchmarkOCIListing(b *testing.B) {
+	c := newContent()
+	for i := range 3000 {
+		c.image(fmt.Sprintf("1.%d.0", i), time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339), "amd64", false)
+	}
+	fake := &fakeOCI{c: c, pageSize: 1000}
+	srv := fake.start(b)
+	cfg := OCIConfig{Image: strings.TrimPrefix(srv.URL, "http://") + "/oil/app", Insecure: true}
+	list := func(b *testing.B, o *OCI) {
+		if tags, err := o.Tags(b.Context()); err != nil || len(tags) != 3000 {
+			b.Fatalf("%d tags, %v", len(tags), err)
+		}
+	}
+	measure := func(b *testing.B, prepare func() *OCI) {
+		var total int32
+		for b.Loop() {
+			b.StopTimer()
+			o := prepare()
+			before := fake.requests.Load()
+			b.StartTimer()
+			list(b, o)
+			total += fake.requests.Load() - before
+		}
+		b.ReportMetric(float64(total)/float64(b.N), "requests/listing")
+	}
+	b.Run("cold", func(b *testing.B) {
+		measure(b, func() *OCI { o, _ := NewOCI(cfg); return o })
+	})
+	b.Run("digests known", func(b *testing.B) {
+		o, _ := NewOCI(cfg) // CacheTTL 0: every call lists
+		list(b, o)
+		measure(b, func() *OCI { return o })
+	})
+	b.Run("warm", func(b *testing.B) {
+		warm := cfg
+		warm.CacheTTL = time.Minute
+		o, _ := NewOCI(warm)
+		list(b, o)
+		measure(b, func() *OCI { return o })
 	})
 }
