@@ -367,29 +367,7 @@ func TestOCITags(t *testing.T) {
 			if n := fake.tokenFetches.Load(); n != tc.tokenGets {
 				t.Errorf("%d token fetches, want %d", n, tc.tokenGets)
 			}
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				for _, secret := range []string{tc.password, ociToken} {
-					if secret != "" && strings.Contains(err.Error(), secret) {
-						t.Errorf("error reveals a secret: %q", err)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := gocmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, tc.password, ociToken)
 		})
 	}
 }

@@ -62,27 +62,7 @@ func TestOCIRealRegistry(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := o.Tags(ctx)
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				if tc.password != "" && strings.Contains(err.Error(), tc.password) {
-					t.Errorf("error reveals the password: %q", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, tc.password)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,4 +159,47 @@ func FuzzCompareNames(f *testing.F) {
 			t.Fatalf("compareNames(%q, %q) = %d: distinct names must not tie", a, b, ab)
 		}
 	})
+}
+
+// checkTags compares what Tags returned with want or, when wantErr is set,
+// checks that the error holds each of its parts and none of the secrets.
+func checkTags(t *testing.T, got []Tag, err error, want []Tag, wantErr []string, secrets ...string) {
+	t.Helper()
+	if wantErr != nil {
+		if err == nil {
+			t.Fatalf("Tags succeeded with %v, want an error", got)
+		}
+		errHas(t, err, wantErr, secrets)
+		return
+	}
+	if err != nil {
+		t.Fatalf("Tags: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Tags (-want +got):\n%s", diff)
+	}
+}
+
+// wantErr checks that err holds each part and no secret of the tests.
+func wantErr(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", parts)
+	}
+	errHas(t, err, parts, []string{gitlabToken, ociPassword, ociToken})
+}
+
+func errHas(t *testing.T, err error, parts, secrets []string) {
+	t.Helper()
+	t.Logf("error: %v", err)
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q\ndoes not contain %q", err, p)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error reveals a secret: %q", err)
+		}
+	}
 }
