@@ -104,4 +104,12 @@ func TestOCIRealRegistryTokenAuth(t *testing.T) {
 	if strings.Contains(err.Error(), "not-the-Password-1") {
 		t.Errorf("error reveals the password: %v", err)
 	}
+
+	// Anonymous: the token service grants nothing, the registry refuses.
+	o, err = NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Tags(ctx)
+	wantErr(t, err, "list tags of "+reg.Host+"/oil/app: 401 Unauthorized", "the registry requires credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD")
 }
