@@ -160,3 +160,40 @@ func TestValidateCacheTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestFindRefreshes checks that a tag missing from a cached listing is
+// looked for in a fresh one, at most once per minRefreshAge.
+func TestFindRefreshes(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	names, created := manyTags(1)
+	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
+	srv := fake.start(t)
+	g, err := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.cache.now = clock.Now
+	find := func(name string) bool {
+		t.Helper()
+		_, found, err := Find(t.Context(), g, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if !find("1.0.0") || fake.graphql.Load() != 1 {
+		t.Fatalf("1.0.0 not found, or %d GraphQL requests, want 1", fake.graphql.Load())
+	}
+	fake.tags[7] = append(fake.tags[7], "1.1.0") // pushed since
+	created["1.1.0"] = "2026-12-01T00:00:00Z"
+	if find("1.1.0") {
+		t.Error("found within minRefreshAge of the listing: the refresh should have been skipped")
+	}
+	clock.add(minRefreshAge)
+	if !find("1.1.0") {
+		t.Error("a tag pushed since the cached listing was not found")
+	}
+	if !find("1.0.0") || fake.graphql.Load() != 2 {
+		t.Errorf("%d GraphQL requests, want 2: one listing, one refresh", fake.graphql.Load())
+	}
+}
