@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	reg := deps.Registry
 	if reg == nil {
 		var err error
-		if reg, err = newRegistry(cfg); err != nil {
+		if reg, err = newRegistry(cfg, log); err != nil {
 			return err
 		}
 	}
@@ -84,6 +84,11 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	if err != nil {
 		return err
 	}
+	checker, group, err := newAccess(ctx, cfg, bot, metrics, log)
+	if err != nil {
+		return err
+	}
+	cfg.Core.Access, cfg.Core.Group = checker, group
 	core := chatops.New(cfg.Core, kc, deployer, reg, log, ns, cfg.Deployment)
 	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
 		OnResult: func(r chatops.Result, d time.Duration) {
@@ -130,7 +135,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 
 	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
 		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
-		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers))
+		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID)
 	err = poller.Run(ctx)
 	log.Info("bot stopped")
 	return err
@@ -188,7 +193,8 @@ func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, er
 	return &chatops.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
 }
 
-func newRegistry(cfg botconfig.Config) (registry.Lister, error) {
+func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error) {
+	cfg.OCI.Logger, cfg.GitLab.Logger = log, log
 	switch cfg.Source {
 	case "oci":
 		return registry.NewOCI(cfg.OCI)
