@@ -22,6 +22,7 @@ const (
 	member     = 4004 // in no list, a member of the group
 	groupAdmin = 5005 // in no list, an administrator of the group
 	newcomer   = 6006 // in no list, a member of the group
+	latecomer  = 7007 // in no list, a member of the group
 )
 
 // teamWorld is a world whose bot grants access through the team's group,
@@ -33,6 +34,7 @@ func teamWorld(t *testing.T, botStatus, cache string, extraEnv ...string) *world
 		setMember(t, tg, member, telegramtest.StatusMember)
 		setMember(t, tg, groupAdmin, telegramtest.StatusAdministrator)
 		setMember(t, tg, newcomer, telegramtest.StatusMember)
+		setMember(t, tg, latecomer, telegramtest.StatusMember)
 		setMember(t, tg, viewer, telegramtest.StatusCreator)
 	}, append([]string{fmt.Sprintf("CHATOPS_GROUP_ID=%d", teamGroup), "CHATOPS_GROUP_CACHE=" + cache}, extraEnv...)...)
 }
@@ -116,6 +118,16 @@ func TestGroupGrantsAccess(t *testing.T) {
 		logs := w.bot.Logs()
 		if !strings.Contains(logs, "group membership could not be checked") || !strings.Contains(logs, "502 Bad Gateway") {
 			t.Errorf("the cause is not logged")
+		}
+	})
+	t.Run("bot removed from the group: fail closed", func(t *testing.T) {
+		setMember(t, w.tg, w.tg.Bot().ID, telegramtest.StatusKicked)
+		if got := bottest.Plain(w.say(t, latecomer, "/get_pods", nil)); !strings.Contains(got, "Не удалось проверить, состоите ли вы в группе команды") {
+			t.Errorf("with the bot kicked from the group: %s", got)
+		}
+		setMember(t, w.tg, w.tg.Bot().ID, telegramtest.StatusAdministrator)
+		if got := bottest.Plain(w.say(t, latecomer, "/get_pods", nil)); !strings.Contains(got, "oil-refinery-application") {
+			t.Errorf("back in the group: %s", got)
 		}
 	})
 	t.Run("audit log says how the role was decided", func(t *testing.T) {
