@@ -231,7 +231,10 @@ func TestWatcherOnRealCluster(t *testing.T) {
 
 	// And for real: the watcher's store reads and writes the chart's
 	// ConfigMap as that ServiceAccount; another one is refused.
-	store := watch.NewConfigMapStore(cs.CoreV1(), watcherNS, state)
+	store, err := watch.OpenConfigMapStore(c.ServiceAccountKubeconfig(ctx, t, watcherNS, sa), watcherNS, state)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := store.Load(ctx)
 	if err != nil {
 		t.Fatalf("load the state as the chart's ServiceAccount: %v", err)
