@@ -9,11 +9,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -53,18 +53,21 @@ type Cluster interface {
 var _ Cluster = (*cluster.Client)(nil)
 
 // Role is what a user may do.
-type Role int
+type Role = access.Role
 
 // Roles, from least to most.
 const (
-	Stranger Role = iota
-	Viewer
-	Operator
+	Stranger = access.Stranger
+	Viewer   = access.Viewer
+	Operator = access.Operator
 )
 
-func (r Role) String() string {
-	return [...]string{"stranger", "viewer", "operator"}[r]
+// Access decides who may do what; *access.Checker is the production one.
+type Access interface {
+	Decide(ctx context.Context, userID int64) access.Decision
 }
+
+var _ Access = (*access.Checker)(nil)
 
 // Config is the core's configuration; the bot's main reads it from the
 // environment and validates it.
@@ -79,6 +82,11 @@ type Config struct {
 	AuditChatID        int64         // 0: no audit chat
 	LogLines           int64         // /get_logs tail
 	MaxMessages        int           // longer replies become a document
+	// Access decides roles; nil: by Operators and Viewers only.
+	Access Access
+	// Group is the title of the team's group when access goes through
+	// one (CHATOPS_GROUP_ID), for the refusal texts; "" when none.
+	Group string
 }
 
 // Defaults of the optional settings.
@@ -127,18 +135,16 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	if t == nil {
 		t = &ru
 	}
+	if cfg.Access == nil {
+		cfg.Access = access.New(access.Config{Operators: cfg.Operators, Viewers: cfg.Viewers}, nil, log)
+	}
 	return &Core{cfg: cfg, t: t, cluster: c, deployer: d, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
 }
 
-// RoleOf decides by numeric user id only; usernames can change hands.
-func (c *Core) RoleOf(userID int64) Role {
-	switch {
-	case slices.Contains(c.cfg.Operators, userID):
-		return Operator
-	case slices.Contains(c.cfg.Viewers, userID):
-		return Viewer
-	}
-	return Stranger
+// RoleOf decides by numeric user id (usernames can change hands): the
+// explicit lists, then the team's group when there is one.
+func (c *Core) RoleOf(ctx context.Context, userID int64) access.Decision {
+	return c.cfg.Access.Decide(ctx, userID)
 }
 
 // Outcomes recorded in the audit log and metrics.
@@ -176,26 +182,27 @@ func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername 
 		return Result{Command: name, Outcome: outcomeIgnored}
 	}
 	res := Result{Command: name}
-	res.Outcome = c.run(ctx, in, out, name, args, &res.Follow)
+	who := c.RoleOf(ctx, in.UserID)
+	res.Outcome = c.run(ctx, in, out, name, args, who, &res.Follow)
 	level := slog.LevelInfo
 	if res.Outcome == outcomeRefused || res.Outcome == outcomeError {
 		level = slog.LevelWarn
 	}
 	c.log.Log(ctx, level, "command",
 		"user_id", in.UserID, "username", in.Username, "chat_id", in.ChatID,
-		"command", name, "args", args, "role", c.RoleOf(in.UserID).String(), "outcome", res.Outcome)
+		"command", name, "args", args, "role", who.Role.String(), "role_via", who.Via, "outcome", res.Outcome)
 	return res
 }
 
-func (c *Core) run(ctx context.Context, in Input, out Responder, name string, args []string, follow *func(context.Context)) string {
-	role := c.RoleOf(in.UserID)
+func (c *Core) run(ctx context.Context, in Input, out Responder, name string, args []string, who access.Decision, follow *func(context.Context)) string {
+	role := who.Role
 	cmd, known := commands[name]
 	switch {
-	case role == Stranger && (name == "start" || name == "help"):
-		c.reply(ctx, out, fmt.Sprintf(c.t.HelpStranger, in.UserID))
+	case role == Stranger && who.Unchecked:
+		c.reply(ctx, out, c.t.Unchecked)
 		return outcomeRefused
 	case role == Stranger:
-		c.reply(ctx, out, fmt.Sprintf(c.t.Refused, in.UserID))
+		c.reply(ctx, out, c.refusal(in.UserID, name == "start" || name == "help"))
 		return outcomeRefused
 	case !known:
 		c.reply(ctx, out, fmt.Sprintf(c.t.Unknown, esc(name)))
@@ -209,7 +216,7 @@ func (c *Core) run(ctx context.Context, in Input, out Responder, name string, ar
 		return outcomeStale
 	}
 	if len(args) < cmd.minArgs || len(args) > cmd.maxArgs {
-		c.reply(ctx, out, fmt.Sprintf(c.t.Usage, esc(cmd.usage)))
+		c.reply(ctx, out, c.usage(name))
 		return outcomeInvalid
 	}
 	outcome, announce := cmd.run(c, ctx, cmdCtx{in: in, out: out, args: args, role: role, follow: follow})
@@ -217,6 +224,29 @@ func (c *Core) run(ctx context.Context, in Input, out Responder, name string, ar
 		c.announce(ctx, out, in, announce, outcome)
 	}
 	return outcome
+}
+
+// refusal tells a stranger how to get access: join the team's group, when
+// there is one, or give their id to an admin.
+func (c *Core) refusal(userID int64, help bool) string {
+	format := c.t.Refused
+	if help {
+		format = c.t.HelpStranger
+	}
+	how := c.t.AskAdmin
+	if c.cfg.Group != "" {
+		how = fmt.Sprintf(c.t.JoinGroup, esc(c.cfg.Group))
+	}
+	return fmt.Sprintf(format, userID, how)
+}
+
+// usage is the usage line of command name in the bot's language.
+func (c *Core) usage(name string) string {
+	u, ok := c.t.Usages[name]
+	if !ok {
+		u = "/" + name
+	}
+	return fmt.Sprintf(c.t.Usage, esc(u))
 }
 
 // announce tells the audit chat, when there is one, who changed what and
