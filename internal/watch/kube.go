@@ -26,7 +26,7 @@ import (
 // jobs) four times larger and its start 5 ms slower (docs/PERFORMANCE.md).
 
 // Where a pod finds its ServiceAccount (as rest.InClusterConfig does).
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+var serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // kubeRequestTimeout bounds one Kubernetes API request.
 const kubeRequestTimeout = 15 * time.Second
