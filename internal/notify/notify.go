@@ -21,7 +21,7 @@ const (
 	ExitConfig    = 2 // bad argument or variable
 )
 
-const usage = `Usage: notifier [--dry-run] created|success|failed
+const usage = `Usage: notifier [--dry-run] created|success|failed|deployed|deploy-failed
        notifier watch   (long-running pipeline watcher: notifier watch --help)
 
 Posts "Пайплайн {id} {start time} {branch} {status}" to a Telegram chat.
@@ -30,6 +30,8 @@ Status words:
   created   создан
   success   завершен успешно
   failed    завершен неуспешно
+  deployed        развернут (the manual promotion made the Application Synced and Healthy)
+  deploy-failed   развертывание завершено неуспешно (the promotion failed)
 
 Flags:
   --dry-run   print the message, send nothing (Telegram variables not needed)
@@ -65,14 +67,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return ExitDelivered
 	}
 	if err == nil && len(words) != 1 {
-		err = fmt.Errorf("want exactly one status word (created, success or failed), got %d arguments", len(words))
+		err = fmt.Errorf("want exactly one status word (created, success, failed, deployed or deploy-failed), got %d arguments", len(words))
 	}
 	var status pipeline.Status
 	if err == nil {
 		status, err = pipeline.ParseStatus(words[0])
 	}
 	if err != nil {
-		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed")
+		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed|deployed|deploy-failed")
 		return ExitConfig
 	}
 

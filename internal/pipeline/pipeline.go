@@ -12,17 +12,20 @@ import (
 // Status is the pipeline state a notification reports.
 type Status string
 
-// The three states, as the notifier's argument names them.
+// The states, as the notifier's argument names them: the pipeline's three,
+// and the two of a promotion (the manual argo-promote job) that ran.
 const (
-	Created Status = "created"
-	Success Status = "success"
-	Failed  Status = "failed"
+	Created      Status = "created"
+	Success      Status = "success"
+	Failed       Status = "failed"
+	Deployed     Status = "deployed"
+	DeployFailed Status = "deploy-failed"
 )
 
 // Statuses lists the accepted status words in the order they happen.
-var Statuses = []Status{Created, Success, Failed}
+var Statuses = []Status{Created, Success, Failed, Deployed, DeployFailed}
 
-// ParseStatus accepts exactly one of the three status words.
+// ParseStatus accepts exactly one of the status words.
 func ParseStatus(s string) (Status, error) {
 	for _, st := range Statuses {
 		if s == string(st) {
@@ -45,6 +48,9 @@ var Russian = map[Status]string{
 	Created: "создан",
 	Success: "завершен успешно",
 	Failed:  "завершен неуспешно",
+	// The promotion: Synced and Healthy on the new image, or not.
+	Deployed:     "развернут",
+	DeployFailed: "развертывание завершено неуспешно",
 }
 
 // Event is one pipeline state change.

@@ -292,6 +292,7 @@ func TestExamplePipelineJobs(t *testing.T) {
 		{"health-probe", "probe", "on_success", false},
 		{"push", "publish", "on_success", false},
 		{"argo-promote", "deploy", "manual", true},
+		{"notify-deploy", "deploy", "on_success", true},
 	}
 	byName := func(a, b job) int { return strings.Compare(a.Name, b.Name) }
 	slices.SortFunc(want, byName)
@@ -376,8 +377,9 @@ func TestExampleManifests(t *testing.T) {
 
 // TestArgoPromoteCommands runs the manual argo-promote job with a stand-in argocd CLI
 // that records its arguments (the real run against Argo CD belongs to the Argo CD
-// tests): the published image goes to the Application, a sync already running is
-// tolerated, and the job waits for Synced and Healthy.
+// tests): the published image, pinned by its digest, goes to the Application, a sync
+// already running is tolerated, and the job waits for Synced and Healthy; without a
+// digest (no push job before it) the job fails before it calls argocd.
 func TestArgoPromoteCommands(t *testing.T) {
 	requireTools(t, "gitlab-ci-local", "git", "rsync")
 	bin := t.TempDir()
@@ -396,12 +398,35 @@ fi
 		"  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/argo-promote@$CI_COMMIT_SHA\n" +
 		"    inputs:\n      token_variable: OIL_ARGOCD_TOKEN\n      timeout: 120\n"
 	repo := glcRepo(t, ci)
-	out, err := run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
-		filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), "--no-color", "--force-shell-executor",
-		"--variable", "DERRICK_IMAGE=registry.example.com/oil/app:0.10.5",
-		"--variable", "ARGOCD_SERVER=http://argocd.example.com:8080/",
-		"--variable", "OIL_ARGOCD_TOKEN=s3cret",
-		"argo-promote")
+	const digest = "sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"
+	promote := func(vars ...string) (string, error) {
+		args := []string{"--no-color", "--force-shell-executor",
+			"--variable", "DERRICK_IMAGE=registry.example.com/oil/app:0.10.5",
+			"--variable", "ARGOCD_SERVER=http://argocd.example.com:8080/",
+			"--variable", "OIL_ARGOCD_TOKEN=s3cret"}
+		for _, v := range vars {
+			args = append(args, "--variable", v)
+		}
+		return run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
+			filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), append(args, "argo-promote")...)
+	}
+	for _, tt := range []struct{ name, digest, want string }{
+		{"no digest", "", "argo-promote: DERRICK_IMAGE_DIGEST is not set: the push job's dotenv report is missing"},
+		{"malformed digest", "sha256:AB12", `argo-promote: DERRICK_IMAGE_DIGEST must be sha256:<64 lowercase hex digits>, got "sha256:AB12"`},
+	} {
+		out, err := promote("DERRICK_IMAGE_DIGEST=" + tt.digest)
+		// Failed, and allowed to: WARN.
+		if _, results := jobResults(out); err != nil || results["argo-promote"] != "WARN" || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: argo-promote %s (%v), want WARN saying %q:\n%s", tt.name, results["argo-promote"], err, tt.want, tail(out, 20))
+		}
+		if result, err := os.ReadFile(filepath.Join(repo, "derrick-promote.result")); err != nil || string(result) != "deploy-failed\n" {
+			t.Errorf("%s: derrick-promote.result = %q (%v), want deploy-failed", tt.name, result, err)
+		}
+	}
+	if _, err := os.Stat(calls); !os.IsNotExist(err) {
+		t.Fatalf("argocd was called without a digest (%v)", err)
+	}
+	out, err := promote("DERRICK_IMAGE_DIGEST=" + digest)
 	if err != nil {
 		t.Fatalf("argo-promote failed: %v\n%s", err, tail(out, 40))
 	}
@@ -412,7 +437,7 @@ fi
 	const flags = "--plaintext --grpc-web"
 	want := []string{
 		"argocd.example.com:8080|s3cret|app set oil-refinery-application " + flags +
-			" --kustomize-image oil-refinery-application=registry.example.com/oil/app:0.10.5",
+			" --kustomize-image oil-refinery-application=registry.example.com/oil/app:0.10.5@" + digest,
 		"argocd.example.com:8080|s3cret|app sync oil-refinery-application " + flags + " --async",
 		"argocd.example.com:8080|s3cret|app wait oil-refinery-application " + flags + " --sync --health --operation --timeout 120",
 	}
@@ -421,5 +446,8 @@ fi
 	}
 	if strings.Contains(out, "s3cret") {
 		t.Error("the job log shows the Argo CD token")
+	}
+	if result, err := os.ReadFile(filepath.Join(repo, "derrick-promote.result")); err != nil || string(result) != "deployed\n" {
+		t.Errorf("derrick-promote.result = %q (%v), want deployed", result, err)
 	}
 }
