@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
 // componentDocs parses a component file: the spec header and the jobs.
@@ -199,7 +202,7 @@ func TestComponentsValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases["project pipeline"] = check{ci: string(own), jobs: []string{"test", "notifier-image", "self-test-push", "self-test-argo-promote"}}
+	cases["project pipeline"] = check{ci: string(own), jobs: []string{"test", "notifier-image", "self-test-push", "self-test-argo-promote", "self-test-notify-deploy"}}
 	cases["project pipeline of release 0.1.0"] = check{ci: string(own), args: []string{"--variable", "CI_COMMIT_TAG=0.1.0"},
 		jobs: []string{"release-images", "release"}}
 	cases["project pipeline of tag v0.1.0"] = check{ci: string(own), args: []string{"--variable", "CI_COMMIT_TAG=v0.1.0"},
@@ -449,5 +452,55 @@ fi
 	}
 	if result, err := os.ReadFile(filepath.Join(repo, "derrick-promote.result")); err != nil || string(result) != "deployed\n" {
 		t.Errorf("derrick-promote.result = %q (%v), want deployed", result, err)
+	}
+}
+
+// TestNotifyDeployWithoutPromoteJob includes the notify component in a pipeline
+// with no promote job: its needs is optional, so notify-deploy runs at once, finds
+// no derrick-promote.result and posts nothing; the group gets only the pipeline's
+// own two messages and the pipeline passes. (A pipeline whose promote job is there
+// but not played: GitLab skips notify-deploy, see TestExamplePipeline; the played
+// promotion's messages: TestArgoPromoteRealArgoCD.)
+func TestNotifyDeployWithoutPromoteJob(t *testing.T) {
+	requireTools(t, "gitlab-ci-local", "git", "rsync", "go")
+	bin := t.TempDir()
+	mustRun(t, root(t), nil, "go", "build", "-o", filepath.Join(bin, "notifier"), "./notifier")
+	tg, err := telegramtest.New(telegramtest.Config{Token: botToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	const branch = "0.10.5"
+	ci := "stages: [build, deploy]\ninclude:\n" +
+		"  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/notify@$CI_COMMIT_SHA\n" +
+		"build:\n  stage: build\n  script: [echo built]\n"
+	src := t.TempDir()
+	copyTree(t, filepath.Join(root(t), templateDir), filepath.Join(src, templateDir))
+	if err := os.WriteFile(filepath.Join(src, ".gitlab-ci.yml"), []byte(ci), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := newRepo(t, src, branch, libProject)
+	out, err := run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
+		filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), "--no-color", "--force-shell-executor",
+		"--ignore-predefined-vars", "CI_PIPELINE_CREATED_AT",
+		"--variable", "CI_PIPELINE_CREATED_AT="+createdAt,
+		"--variable", "TELEGRAM_BOT_TOKEN="+botToken,
+		"--variable", "TELEGRAM_CHAT_ID="+strconv.FormatInt(chatID, 10),
+		"--variable", "TELEGRAM_API_URL="+tg.URL(),
+		"--variable", "NOTIFY_TZ=Europe/Moscow")
+	if err != nil {
+		t.Fatalf("pipeline failed: %v\n%s", err, tail(out, 40))
+	}
+	wantJobs(t, out, map[string]string{"notify-created": "PASS", "build": "PASS", "notify-deploy": "PASS", "notify-success": "PASS"})
+	if want := "notify-deploy: no result of argo-promote (it is not in this pipeline): nothing to post"; !strings.Contains(out, want) {
+		t.Errorf("notify-deploy did not say %q:\n%s", want, tail(out, 30))
+	}
+	var texts []string
+	for _, m := range tg.Messages(chatID) {
+		texts = append(texts, m.Text)
+	}
+	id := pipelineID(t, repo)
+	if diff := cmp.Diff([]string{notification(id, branch, "создан"), notification(id, branch, "завершен успешно")}, texts); diff != "" {
+		t.Errorf("Telegram messages (-want +got):\n%s", diff)
 	}
 }
