@@ -44,6 +44,7 @@ Environment:
   NOTIFY_TIMEOUT          bound on all attempts together, Go duration (default 30s)
   NOTIFY_TZ               time zone of the start time (default Europe/Moscow)
   NOTIFY_TIME_FORMAT      Go time layout (default "2006-01-02 15:04:05 MST")
+  NOTIFY_LANG             ru (default) or en: "Pipeline {id} {start time} {branch} created|succeeded|failed|deployed|deployment failed"
   CI_PIPELINE_ID, CI_PIPELINE_CREATED_AT, CI_COMMIT_REF_NAME   set by GitLab CI
 
 Exit status: 0 delivered, 1 delivery failed after retries, 2 bad argument or variable.
@@ -83,7 +84,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		var ev pipeline.Event
 		ev, err = pipeline.FromEnv(getenv, status)
 		if err == nil {
-			return deliver(ctx, log, cfg, pipeline.Message(ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
+			return deliver(ctx, log, cfg, pipeline.MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
 		}
 	}
 	log.Error("configuration error: " + err.Error())

@@ -53,6 +53,35 @@ var Russian = map[Status]string{
 	DeployFailed: "развертывание завершено неуспешно",
 }
 
+// English is the text of each status with NOTIFY_LANG=en.
+var English = map[Status]string{
+	Created:      "created",
+	Success:      "succeeded",
+	Failed:       "failed",
+	Deployed:     "deployed",
+	DeployFailed: "deployment failed",
+}
+
+// Lang is the language of the message: NOTIFY_LANG.
+type Lang string
+
+// The languages; Russian is the default.
+const (
+	LangRU Lang = "ru"
+	LangEN Lang = "en"
+)
+
+// ParseLang accepts "ru" and "en"; empty is Russian.
+func ParseLang(s string) (Lang, error) {
+	switch Lang(s) {
+	case "", LangRU:
+		return LangRU, nil
+	case LangEN:
+		return LangEN, nil
+	}
+	return "", fmt.Errorf("unknown language %q: must be ru or en", s)
+}
+
 // Event is one pipeline state change.
 type Event struct {
 	PipelineID int64     // CI_PIPELINE_ID
@@ -101,6 +130,17 @@ func FromEnv(getenv func(string) string, status Status) (Event, error) {
 //
 // with the start time shown in loc with the Go time layout.
 func Message(ev Event, loc *time.Location, layout string) string {
-	return fmt.Sprintf("Пайплайн %d %s %s %s",
-		ev.PipelineID, ev.CreatedAt.In(loc).Format(layout), ev.Ref, Russian[ev.Status])
+	return MessageIn(LangRU, ev, loc, layout)
+}
+
+// MessageIn renders the event in lang: Message, or in English
+//
+//	Pipeline {id} {start time} {branch} {status}
+func MessageIn(lang Lang, ev Event, loc *time.Location, layout string) string {
+	word, texts := "Пайплайн", Russian
+	if lang == LangEN {
+		word, texts = "Pipeline", English
+	}
+	return fmt.Sprintf("%s %d %s %s %s",
+		word, ev.PipelineID, ev.CreatedAt.In(loc).Format(layout), ev.Ref, texts[ev.Status])
 }

@@ -103,3 +103,30 @@ func TestParseStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageIn(t *testing.T) {
+	ev := Event{PipelineID: 4242, CreatedAt: time.Date(2026, 11, 26, 4, 0, 36, 0, time.UTC), Ref: "0.10.5"}
+	want := map[Status]string{
+		Created: "created", Success: "succeeded", Failed: "failed", Deployed: "deployed", DeployFailed: "deployment failed",
+	}
+	for _, st := range Statuses {
+		ev.Status = st
+		if got, w := MessageIn(LangEN, ev, time.UTC, "2006-01-02 15:04:05 MST"), "Pipeline 4242 2026-11-26 04:00:36 UTC 0.10.5 "+want[st]; got != w {
+			t.Errorf("MessageIn(en, %s) = %q, want %q", st, got, w)
+		}
+		if got, w := MessageIn(LangRU, ev, time.UTC, "2006-01-02 15:04:05 MST"), Message(ev, time.UTC, "2006-01-02 15:04:05 MST"); got != w {
+			t.Errorf("MessageIn(ru, %s) = %q, Message %q", st, got, w)
+		}
+		if Russian[st] == "" || English[st] == "" {
+			t.Errorf("status %s has no text", st)
+		}
+	}
+	for _, s := range []string{"", "ru", "en"} {
+		if _, err := ParseLang(s); err != nil {
+			t.Errorf("ParseLang(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseLang("EN"); err == nil {
+		t.Error("ParseLang(EN) accepted")
+	}
+}
