@@ -174,6 +174,7 @@ func TestChartOnRealCluster(t *testing.T) {
 
 	t.Run("access matrix", func(t *testing.T) { testAccessMatrix(ctx, t, c, rel.sa) })
 	t.Run("node patch policy", func(t *testing.T) { testNodePatchPolicy(ctx, t, c, rel.sa) })
+	t.Run("deployment patch policy", func(t *testing.T) { testDeploymentPatchPolicy(ctx, t, c, rel.sa) })
 
 	// The bot binary with the chart's environment, authenticated with a
 	// token of the chart's ServiceAccount instead of the pod's mounted one.
@@ -183,6 +184,7 @@ func TestChartOnRealCluster(t *testing.T) {
 	w := &chat{tg: tg, bot: startBot(t, env)}
 
 	t.Run("every command", func(t *testing.T) { testEveryCommand(ctx, t, c, w, reg.Host+"/oil/app") })
+	t.Run("get_logs of a look-alike pod", func(t *testing.T) { testLogsOfLookAlike(ctx, t, c, w) })
 	t.Run("apiserver outage", func(t *testing.T) { testAPIServerOutage(ctx, t, c, w) })
 }
 
@@ -213,6 +215,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"list", "", "pods", "", appNS, ""},
 		{"get", "", "pods", "", appNS, "any-pod"},
 		{"get", "", "pods", "log", appNS, "any-pod"},
+		{"get", "apps", "replicasets", "", appNS, "any-rs"},
 	}
 	denied := []access{
 		// secrets, anywhere, the bot's own token included
@@ -249,6 +252,10 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"patch", "apps", "deployments", "scale", appNS, app},
 		{"update", "apps", "deployments", "scale", appNS, app},
 		{"patch", "apps", "replicasets", "", appNS, "x"},
+		{"list", "apps", "replicasets", "", appNS, ""},
+		{"watch", "apps", "replicasets", "", appNS, ""},
+		{"get", "apps", "replicasets", "", "elsewhere", "x"},
+		{"get", "apps", "replicasets", "", releaseNS, "x"},
 		{"create", "", "pods", "", appNS, ""},
 		{"patch", "", "pods", "", appNS, "any-pod"},
 		{"create", "", "pods", "exec", appNS, "any-pod"},
@@ -313,7 +320,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		want := []string{"[] [nodes] [] [get list patch]"}
 		if ns == appNS {
 			want = append(want, "[] [pods/log] [] [get]", "[] [pods] [] [get list]",
-				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]")
+				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]", "[apps] [replicasets] [] [get]")
 			slices.Sort(want)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
