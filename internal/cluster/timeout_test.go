@@ -40,8 +40,11 @@ func everyCall(cl *cluster.Client) map[string]func(ctx context.Context) error {
 		"Logs":           func(ctx context.Context) error { _, err := cl.Logs(ctx, "app-a", 30); return err },
 		"Deployment":     func(ctx context.Context) error { _, err := cl.Deployment(ctx); return err },
 		"Scale":          func(ctx context.Context) error { _, err := cl.Scale(ctx, 3); return err },
-		"SetImage":       func(ctx context.Context) error { _, err := cl.SetImage(ctx, "registry.example.com/oil/app:2.0"); return err },
-		"Rollout":        func(ctx context.Context) error { _, err := cl.Rollout(ctx); return err },
+		"SetImage": func(ctx context.Context) error {
+			_, err := cl.SetImage(ctx, "registry.example.com/oil/app:2.0")
+			return err
+		},
+		"Rollout": func(ctx context.Context) error { _, err := cl.Rollout(ctx); return err },
 	}
 }
 
