@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,9 @@ func checkPatches(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns
 		_, err := d.Patch(ctx, name, types.StrategicMergePatchType, []byte(p.patch), metav1.PatchOptions{})
 		if err == nil || !strings.Contains(err.Error(), deployPolicyMsg) {
 			t.Errorf("patch of the %s as the bot: %v, want the policy's refusal", p.name, err)
+			continue
 		}
+		t.Logf("%s: %s", p.name, err.Error()[strings.Index(err.Error(), deployPolicyMsg)+len(deployPolicyMsg):])
 	}
 	for _, p := range allowed {
 		if _, err := d.Patch(ctx, name, types.StrategicMergePatchType, []byte(p.patch), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
@@ -141,6 +144,18 @@ func TestDeploymentPolicyNamedContainer(t *testing.T) {
 		}
 	})
 	labels := map[string]string{"app.kubernetes.io/name": name}
+	// Large enough to show the policy stays within CEL's cost limits (it
+	// compares every container with every other by name): 20 sidecars of
+	// 50 variables each before the application container.
+	var containers []corev1.Container
+	for i := range 20 {
+		ct := corev1.Container{Name: fmt.Sprintf("proxy-%d", i), Image: "registry.example.com/proxy:2.0"}
+		for j := range 50 {
+			ct.Env = append(ct.Env, corev1.EnvVar{Name: fmt.Sprintf("SETTING_%d", j), Value: strings.Repeat("v", 40)})
+		}
+		containers = append(containers, ct)
+	}
+	containers = append(containers, corev1.Container{Name: "app", Image: "registry.example.com/oil/app:1.0"})
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
@@ -148,10 +163,7 @@ func TestDeploymentPolicyNamedContainer(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{
-					{Name: "proxy", Image: "registry.example.com/proxy:2.0"},
-					{Name: "app", Image: "registry.example.com/oil/app:1.0"},
-				}},
+				Spec: corev1.PodSpec{Containers: containers},
 			},
 		},
 	}
@@ -179,14 +191,16 @@ func TestDeploymentPolicyNamedContainer(t *testing.T) {
 		}
 	})
 	cs := saClient(ctx, t, c, relNS, deploymentOf(t, objs).Spec.Template.Spec.ServiceAccountName)
-	proxyImage := `{"spec":{"template":{"spec":{"containers":[{"name":"proxy","image":"evil.example/proxy:6.6.6"}]}}}}`
+	proxyImage := `{"spec":{"template":{"spec":{"containers":[{"name":"proxy-19","image":"evil.example/proxy:6.6.6"}]}}}}`
 	waitForDeployPolicy(ctx, t, cs.AppsV1().Deployments(ns), name, proxyImage)
 	checkPatches(ctx, t, cs, ns, name, []patchCase{
 		{"other container's image", proxyImage},
-		{"other container's command", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy","command":["sh"]}]}}}}`},
-		{"both images", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy","image":"evil.example/proxy:6.6.6"},{"name":"app","image":"registry.example.com/oil/app:2.0"}]}}}}`},
-		{"container order", `{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"app"},{"name":"proxy"}]}}}}`},
-		{"removed container", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy","$patch":"delete"}]}}}}`},
+		{"other container's command", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy-0","command":["sh"]}]}}}}`},
+		{"other container's variable", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy-7","env":[{"name":"SETTING_3","value":"x"}]}]}}}}`},
+		{"both images", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy-19","image":"evil.example/proxy:6.6.6"},{"name":"app","image":"registry.example.com/oil/app:2.0"}]}}}}`},
+		{"application container's variables with its image", `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example.com/oil/app:2.0","env":[{"name":"X","value":"y"}]}]}}}}`},
+		{"removed container", `{"spec":{"template":{"spec":{"containers":[{"name":"proxy-3","$patch":"delete"}]}}}}`},
+		{"container order", `{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"app"},{"name":"proxy-0"}]}}}}`},
 	}, []patchCase{
 		{"application container's image", `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example.com/oil/app:2.0"}]}}}}`},
 		{"replicas", `{"spec":{"replicas":2}}`},
@@ -203,8 +217,8 @@ func TestDeploymentPolicyNamedContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img := got.Spec.Template.Spec.Containers; img[0].Image != "registry.example.com/proxy:2.0" || img[1].Image != "registry.example.com/oil/app:2.0" {
-		t.Errorf("images after the bot's patch: %s, %s", img[0].Image, img[1].Image)
+	if img := got.Spec.Template.Spec.Containers; img[19].Image != "registry.example.com/proxy:2.0" || img[20].Image != "registry.example.com/oil/app:2.0" {
+		t.Errorf("images after the bot's patch: %s, %s", img[19].Image, img[20].Image)
 	}
 }
 
