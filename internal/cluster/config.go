@@ -20,8 +20,8 @@ const (
 	// Protobuf is what the API server encodes and client-go decodes
 	// fastest for the core types, the only ones the bot reads; JSON stays
 	// acceptable for anything that cannot be served as protobuf.
-	contentType        = "application/vnd.kubernetes.protobuf"
-	acceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	contentType        = protobufMediaType
+	acceptContentTypes = protobufMediaType + ",application/json"
 )
 
 // requestTimeout bounds each request to the API server (one page of a

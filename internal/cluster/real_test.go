@@ -510,8 +510,8 @@ func TestRealNodesPaging(t *testing.T) {
 	if got != count {
 		t.Errorf("Nodes returned %d of the %d paging nodes", got, count)
 	}
-	if want := (len(nodes) + 499) / 500; rec.count("GET /api/v1/nodes") != want {
-		t.Errorf("Nodes made %d list requests for %d nodes, want %d pages of 500", rec.count("GET /api/v1/nodes"), len(nodes), want)
+	if want := (len(nodes) + 4999) / 5000; rec.count("GET /api/v1/nodes") != want {
+		t.Errorf("Nodes made %d list requests for %d nodes, want %d pages of 5,000", rec.count("GET /api/v1/nodes"), len(nodes), want)
 	}
 }
 
