@@ -34,7 +34,8 @@ const (
 )
 
 // listNodesStream decodes a node list answer from r, calling each for one
-// node at a time, and returns its continue token. Protobuf answers are read
+// node at a time (each must not keep the pointer: the Node is reused), and
+// returns its continue token. Protobuf answers are read
 // item by item as they arrive, so memory holds one node, not the list; an
 // answer in JSON (a proxy that does not pass protobuf through) is decoded
 // whole.
@@ -61,6 +62,7 @@ func listNodesStream(r io.Reader, each func(*corev1.Node)) (string, error) {
 	var (
 		cont string
 		buf  []byte
+		node corev1.Node // reused: each may not keep it
 	)
 	for {
 		num, wire, err := p.tag()
@@ -109,13 +111,106 @@ func listNodesStream(r io.Reader, each func(*corev1.Node)) (string, error) {
 				cont = meta.Continue
 				continue
 			}
-			var node corev1.Node // Unmarshal appends to what it finds: a fresh one each time
-			if err := node.Unmarshal(buf[:n]); err != nil {
+			if err := decodeNodeFields(buf[:n], &node); err != nil {
 				return "", fmt.Errorf("decode a node of the list: %w", err)
 			}
 			each(&node)
 		}
 	}
+}
+
+// Field numbers of core/v1 Node, ObjectMeta and NodeStatus
+// (k8s.io/api/core/v1/generated.proto).
+const (
+	nodeMetadataField     = 1
+	nodeSpecField         = 2
+	nodeStatusField       = 3
+	metaNameField         = 1
+	statusConditionsField = 4
+	statusAddressesField  = 5
+)
+
+// decodeNodeFields decodes into n only what nodeOf reads: the name, the
+// spec (unschedulable, taints; it is small), and the status's conditions
+// and addresses. Labels, annotations, managed fields, images, capacity and
+// the rest, most of a real node's bytes, are skipped without being decoded.
+// A field nodeOf starts to read must be added here.
+func decodeNodeFields(b []byte, n *corev1.Node) error {
+	n.Name, n.Spec = "", corev1.NodeSpec{}
+	n.Status.Conditions, n.Status.Addresses = n.Status.Conditions[:0], n.Status.Addresses[:0]
+	return eachField(b, func(num uint64, v []byte) error {
+		switch num {
+		case nodeMetadataField:
+			return eachField(v, func(num uint64, v []byte) error {
+				if num == metaNameField {
+					n.Name = string(v)
+				}
+				return nil
+			})
+		case nodeSpecField:
+			return n.Spec.Unmarshal(v)
+		case nodeStatusField:
+			return eachField(v, func(num uint64, v []byte) error {
+				switch num {
+				case statusConditionsField:
+					var c corev1.NodeCondition
+					if err := c.Unmarshal(v); err != nil {
+						return err
+					}
+					n.Status.Conditions = append(n.Status.Conditions, c)
+				case statusAddressesField:
+					var a corev1.NodeAddress
+					if err := a.Unmarshal(v); err != nil {
+						return err
+					}
+					n.Status.Addresses = append(n.Status.Addresses, a)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+}
+
+// eachField calls fn with the number and the payload of every
+// length-delimited field of the protobuf message b, and skips the others.
+func eachField(b []byte, fn func(num uint64, v []byte) error) error {
+	for len(b) > 0 {
+		tag, k := binary.Uvarint(b)
+		if k <= 0 {
+			return errors.New("bad protobuf tag")
+		}
+		b = b[k:]
+		switch tag & 7 {
+		case wireVarint:
+			_, k = binary.Uvarint(b)
+			if k <= 0 {
+				return errors.New("bad protobuf varint")
+			}
+			b = b[k:]
+		case wireFixed64, wireFixed32:
+			size := 8
+			if tag&7 == wireFixed32 {
+				size = 4
+			}
+			if len(b) < size {
+				return io.ErrUnexpectedEOF
+			}
+			b = b[size:]
+		case wireLengthDelim:
+			size, k := binary.Uvarint(b)
+			if k <= 0 || size > uint64(len(b)-k) {
+				return io.ErrUnexpectedEOF
+			}
+			if err := fn(tag>>3, b[k:k+int(size)]); err != nil {
+				return err
+			}
+			b = b[k+int(size):]
+		default:
+			return fmt.Errorf("unknown protobuf wire type %d", tag&7)
+		}
+	}
+	return nil
 }
 
 // pbStream reads protobuf fields from a stream and counts the bytes read.

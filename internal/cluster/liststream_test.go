@@ -11,25 +11,58 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// nodeList returns n nodes, each with labels, an address, a condition and
-// a taint, so that every kind of field is on the wire.
+// nodeList returns n nodes with every field a real node has, in the
+// combinations nodeOf tells apart (cordoned, NotReady, tainted, with and
+// without an external address).
 func nodeList(n int, cont string) *corev1.NodeList {
 	list := &corev1.NodeList{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "NodeList"},
 		ListMeta: metav1.ListMeta{ResourceVersion: "42", Continue: cont},
 	}
 	for i := range n {
+		ready := corev1.ConditionTrue
+		if i%7 == 0 {
+			ready = corev1.ConditionUnknown
+		}
+		var taints []corev1.Taint
+		if i%5 == 0 {
+			taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}, {Key: "x", Effect: corev1.TaintEffectPreferNoSchedule}}
+		}
+		addrs := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("10.0.%d.%d", i/250, i%250)}, {Type: corev1.NodeHostName, Address: "h"}}
+		if i%2 == 0 {
+			addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: fmt.Sprintf("198.18.%d.%d", i/250, i%250)})
+		}
+		// What a kubelet's node carries besides: labels, annotations,
+		// managed fields, capacity, system info, images.
+		var images []corev1.ContainerImage
+		for j := range 20 {
+			images = append(images, corev1.ContainerImage{Names: []string{fmt.Sprintf("registry.example.com/team/image-%d@sha256:%064d", j, j)}, SizeBytes: 1 << 27})
+		}
 		list.Items = append(list.Items, corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i), Labels: map[string]string{"zone": "a"}},
-			Spec:       corev1.NodeSpec{Unschedulable: i%3 == 0, Taints: []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}},
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        fmt.Sprintf("node-%04d", i),
+				UID:         "00000000-0000-4000-8000-000000000000",
+				Labels:      map[string]string{"kubernetes.io/hostname": fmt.Sprintf("node-%04d", i), "topology.kubernetes.io/zone": "a"},
+				Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+					FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:conditions":{}}}`)}}},
+			},
+			Spec: corev1.NodeSpec{Unschedulable: i%3 == 0, Taints: taints, PodCIDR: "10.244.0.0/24", ProviderID: "kwok://x"},
 			Status: corev1.NodeStatus{
-				Addresses:  []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: fmt.Sprintf("198.18.0.%d", i%250)}},
-				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+				Addresses: addrs,
+				Conditions: []corev1.NodeCondition{
+					{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory"},
+					{Type: corev1.NodeReady, Status: ready, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
+				},
+				Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")},
+				NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.34.4", OSImage: "Debian GNU/Linux 12 (bookworm)", MachineID: "m"},
+				Images:   images,
 			},
 		})
 	}

@@ -163,7 +163,7 @@ func TestDeploymentPolicyNamedContainer(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: containers},
+				Spec:       corev1.PodSpec{Containers: containers},
 			},
 		},
 	}
