@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -94,8 +95,11 @@ func apiError(doing, verb, role string, err error) error {
 	case timedOut(err):
 		return fmt.Errorf("%s: %w (the Kubernetes API server did not answer in time)", doing, err)
 	}
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
+	var (
+		urlErr *url.Error
+		netErr net.Error
+	)
+	if errors.As(err, &urlErr) || errors.As(err, &netErr) {
 		// No answer at all: refused, reset, DNS, TLS.
 		return fmt.Errorf("%s: %w (the Kubernetes API server is unreachable)", doing, err)
 	}

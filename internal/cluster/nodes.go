@@ -47,8 +47,8 @@ type Node struct {
 }
 
 // Nodes lists every node, sorted by name. It lists in pages of 5,000 and
-// converts each node to a Node as it is decoded, so the bot never holds more
-// than one API object at a time, whatever the size of the cluster.
+// converts each node to a Node as it is decoded, so the bot keeps one API
+// object at a time, not the list, whatever the size of the cluster.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node
 	opts := metav1.ListOptions{Limit: nodePageSize}

@@ -502,8 +502,8 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 		start := time.Now()
 		got := bottest.Plain(w.say(t, operator, cmd, nil))
 		name := strings.Fields(cmd)[0][1:]
-		if !strings.Contains(got, "Не удалось выполнить /"+name) {
-			t.Errorf("%s while the apiserver is down: %q, want an error", cmd, got)
+		if !strings.Contains(got, "Не удалось выполнить /"+name) || !strings.Contains(got, "Kubernetes API server is unreachable") {
+			t.Errorf("%s while the apiserver is down: %q, want an error naming Kubernetes", cmd, got)
 		}
 		t.Logf("%s answered in %v: %q", cmd, time.Since(start).Round(time.Millisecond), got)
 		time.Sleep(time.Second) // an operator trying again and again, for a few seconds
