@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -54,18 +53,17 @@ func (h *Health) observe(dep string, err error) {
 	h.last[dep] = healthEntry{err: err, at: h.now()}
 }
 
-// Failing returns one error per dependency whose last call failed, sorted
-// by dependency, or nil.
-func (h *Health) Failing() []error {
+// Failing returns one error per dependency among deps whose last call
+// failed, sorted by dependency, or nil.
+func (h *Health) Failing(deps ...string) []error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var errs []error
-	for dep, e := range h.last {
-		if e.err != nil {
+	for _, dep := range deps {
+		if e, ok := h.last[dep]; ok && e.err != nil {
 			errs = append(errs, fmt.Errorf("%s: last call %s ago failed: %w", dep, h.now().Sub(e.at).Round(time.Second), e.err))
 		}
 	}
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 

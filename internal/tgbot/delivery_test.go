@@ -132,7 +132,7 @@ func TestStrangerLimiterIsBounded(t *testing.T) {
 		want bool
 	}{
 		{1, 0, true}, {1, 10 * time.Second, false}, {2, 0, true}, {3, 0, true},
-		{4, 0, false}, // memory full
+		{4, 0, false},                // memory full
 		{1, 61 * time.Second, false}, // remembered for a whole period
 		{4, 61 * time.Second, false}, // still full: 1,2,3 in the older generation
 		{1, 122 * time.Second, true}, // two periods on: forgotten
