@@ -55,7 +55,8 @@ type world struct {
 	registry *registrytest.Registry
 	tg       *telegramtest.Server
 	bot      *bottest.Bot
-	repo     string // REGISTRY_IMAGE
+	repo     string   // REGISTRY_IMAGE
+	env      []string // the bot's environment, to start it again
 }
 
 var seedOnce sync.Once
@@ -75,7 +76,7 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 	}
 	tg := bottest.Telegram(t, token)
 	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app"}
-	w.bot = startBot(t, append([]string{
+	w.env = append([]string{
 		"TELEGRAM_BOT_TOKEN=" + token,
 		"TELEGRAM_API_URL=" + tg.URL(),
 		fmt.Sprintf("CHATOPS_OPERATORS=%d", operator),
@@ -89,7 +90,8 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 		"REGISTRY_INSECURE=true",
 		"BOT_HTTP_ADDR=127.0.0.1:0",
 		"BOT_ROLLOUT_TIMEOUT=60s",
-	}, extraEnv...))
+	}, extraEnv...)
+	w.bot = startBot(t, w.env)
 	return w
 }
 
