@@ -52,7 +52,7 @@ func waitUntil(t *testing.T, tg *telegramtest.Server, d time.Duration, what stri
 	}
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
+func httpGet(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -34,6 +35,7 @@ var botVariables = []string{
 	"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_INSECURE", "DEPLOY_VIA", "BOT_LANG",
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
 	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
+	"BOT_COMMAND_TIMEOUT", "BOT_CHAT_QUEUE", "BOT_STRANGER_REPLY_EVERY", "BOT_GROUP_LOGS",
 }
 
 func TestLint(t *testing.T) {
@@ -168,6 +170,11 @@ func TestTemplateMinimal(t *testing.T) {
 		"BOT_MAX_REPLICAS":    "10",
 		"BOT_MAX_COMMAND_AGE": "2m",
 		"BOT_ROLLOUT_TIMEOUT": "5m",
+		// Delivery (issue 12).
+		"BOT_COMMAND_TIMEOUT":      "60s",
+		"BOT_CHAT_QUEUE":           "20",
+		"BOT_STRANGER_REPLY_EVERY": "10m",
+		"BOT_GROUP_LOGS":           "false",
 	}
 	if diff := cmp.Diff(wantEnv, env); diff != "" {
 		t.Errorf("bot environment (-want +got):\n%s", diff)
@@ -233,6 +240,10 @@ func TestTemplateFull(t *testing.T) {
 	cfg := loadConfig(t, env)
 	if cfg.Core.AuditChatID != -1001234567890 || cfg.Core.Lang != "en" || cfg.Core.MaxReplicas != 5 || cfg.Source != "gitlab" {
 		t.Errorf("bot config from the chart: %+v", cfg.Core)
+	}
+	if cfg.Core.CommandTimeout != 30*time.Second || cfg.Delivery.ChatQueue != 5 || cfg.Delivery.StrangerReplyEvery != time.Hour || !cfg.Core.GroupLogs {
+		t.Errorf("delivery settings from the chart: timeout %s queue %d stranger every %s group logs %v",
+			cfg.Core.CommandTimeout, cfg.Delivery.ChatQueue, cfg.Delivery.StrangerReplyEvery, cfg.Core.GroupLogs)
 	}
 	if cfg.DeployVia != "argocd" || cfg.ArgoCD.App != "refinery" || cfg.ArgoCD.Project != "oil" || !cfg.ArgoCD.Insecure {
 		t.Errorf("bot config from the chart: deploy via %q, Argo CD app %q project %q insecure %v",
@@ -312,6 +323,9 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"duration as number", []string{"bot.maxCommandAge=5"}, []string{schema, "at '/bot/maxCommandAge': got number, want string"}},
 		{"duration malformed", []string{"bot.rolloutTimeout=5 minutes"}, []string{schema, "at '/bot/rolloutTimeout'"}},
 		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
+		{"chat queue zero", []string{"bot.chatQueue=0"}, []string{schema, "at '/bot/chatQueue': minimum"}},
+		{"command timeout malformed", []string{"bot.commandTimeout=1 minute"}, []string{schema, "at '/bot/commandTimeout'"}},
+		{"group logs not a boolean", []string{"bot.groupLogs=yes"}, []string{schema, "at '/bot/groupLogs': got string, want boolean"}},
 		{"unknown language", []string{"bot.lang=de"}, []string{schema, "at '/bot/lang': value must be one of 'ru', 'en'"}},
 		{"unknown registry source", []string{"registry.source=dockerhub"}, []string{schema, "at '/registry/source': value must be one of 'gitlab', 'oci'"}},
 		{"unknown deploy via", []string{"deploy.via=helm"}, []string{schema, "at '/deploy/via': value must be one of 'kubernetes', 'argocd'"}},
