@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -172,9 +173,12 @@ func (d detached) Announce(_ context.Context, chatID int64, html string) error {
 }
 
 // timedOut answers a command whose dependency did not answer within
-// BOT_COMMAND_TIMEOUT, naming it, and reports true; false for other errors.
+// BOT_COMMAND_TIMEOUT (ctx is the command's), or within its own request
+// timeout, naming it, and reports true; false for other errors.
 func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) bool {
-	if !errors.Is(err, context.DeadlineExceeded) {
+	var netErr net.Error
+	ours := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &netErr) && netErr.Timeout()) {
 		return false
 	}
 	dep := "?"
@@ -186,7 +190,11 @@ func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) 
 	if label == "" {
 		label = dep
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Timeout, name, esc(label), c.cfg.CommandTimeout))
+	if ours {
+		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Timeout, name, esc(label), c.cfg.CommandTimeout))
+	} else {
+		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Slow, name, esc(label)))
+	}
 	c.log.Warn("command timed out", "command", name, "user_id", cc.in.UserID, "dependency", dep,
 		"timeout", c.cfg.CommandTimeout.String(), "error", err)
 	return true
