@@ -186,7 +186,7 @@ type Result struct {
 // It returns what was done; failures to answer are logged, never retried
 // here (the Responder retries what is safe to retry).
 func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername string) Result {
-	return c.Run(ctx, c.Triage(in, botUsername), out)
+	return c.Run(ctx, c.Triage(ctx, in, botUsername), out)
 }
 
 // audit logs one line per command for this bot.

@@ -57,12 +57,14 @@ func CommandNames() []string {
 	return names
 }
 
-// Triage decides, without any I/O, what to do with a message. The order is
+// Triage decides what to do with a message. It runs in the poll loop, so
+// it must be quick: no I/O beyond a bounded, cached role lookup (ctx bounds
+// it). The order is
 // the contract: what is not for this bot is ignored; then the age check, so
 // an old flood is never replayed; then forwards, strangers, unknown
 // commands, roles, group rules and arguments. Only a command that passes all
 // of them is to Run.
-func (c *Core) Triage(in Input, botUsername string) Verdict {
+func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict {
 	name, args, ok := parseCommand(in.Text, botUsername)
 	role := c.RoleOf(in.UserID)
 	v := Verdict{In: in, name: name, args: args, role: role, Stranger: role == Stranger}

@@ -39,7 +39,7 @@ func TestTriage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.GroupLogs = tt.groupLogs })
-			v := h.core.Triage(tt.in, "oil_bot")
+			v := h.core.Triage(context.Background(), tt.in, "oil_bot")
 			if v.Run != tt.wantRun || v.Command != tt.wantLabel || (!tt.wantRun && v.Outcome != tt.wantOut) {
 				t.Errorf("run %v label %q outcome %q, want %v %q %q", v.Run, v.Command, v.Outcome, tt.wantRun, tt.wantLabel, tt.wantOut)
 			}

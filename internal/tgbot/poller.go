@@ -17,9 +17,10 @@ import (
 )
 
 // Handler decides about each message and runs the commands; chatops.Core is
-// the production one. Triage must do no I/O: it runs in the poll loop.
+// the production one. Triage runs in the poll loop: it must be quick, and
+// its ctx is bounded by triageTimeout.
 type Handler interface {
-	Triage(in chatops.Input, botUsername string) chatops.Verdict
+	Triage(ctx context.Context, in chatops.Input, botUsername string) chatops.Verdict
 	Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result
 	QueueFull(v chatops.Verdict) string
 }
@@ -60,9 +61,10 @@ const (
 // quickBuffer bounds the answers waiting for the quick senders; more are
 // dropped. quickTimeout bounds one such answer, which is never retried.
 const (
-	quickBuffer  = 256
-	quickSenders = 2
-	quickTimeout = 5 * time.Second
+	triageTimeout = 5 * time.Second
+	quickBuffer   = 256
+	quickSenders  = 2
+	quickTimeout  = 5 * time.Second
 )
 
 // Poller long-polls getUpdates and dispatches messages to a Handler.
@@ -243,7 +245,9 @@ func (r *run) dispatch(u gotgbot.Update) {
 		r.ledger.done(u.UpdateId)
 		return
 	}
-	v := r.p.handler.Triage(in, r.p.bot.Username)
+	tctx, cancel := context.WithTimeout(r.cmdCtx, triageTimeout)
+	v := r.p.handler.Triage(tctx, in, r.p.bot.Username)
+	cancel()
 	switch {
 	case !v.Run && v.Reply == "":
 		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v, nil), now)

@@ -27,7 +27,7 @@ type echo struct {
 	release chan struct{}
 }
 
-func (e *echo) Triage(in chatops.Input, bot string) chatops.Verdict {
+func (e *echo) Triage(_ context.Context, in chatops.Input, bot string) chatops.Verdict {
 	if strings.HasPrefix(in.Text, "/refuse") {
 		return chatops.Verdict{In: in, Command: "unknown", Reply: "refused " + telegram.EscapeHTML(in.Text), Outcome: "refused", Stranger: true}
 	}
