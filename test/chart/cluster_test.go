@@ -69,7 +69,9 @@ func e2eValues(tg *telegramtest.Server, reg *registrytest.Registry, appNamespace
 			"source": "oci", "image": reg.Host + "/oil/app",
 			"username": reg.User, "password": reg.Password, "insecure": true,
 		},
-		"bot": map[string]any{"rolloutTimeout": "60s"},
+		// strangerReplyEvery: the stranger's every refusal is checked here,
+		// not the once-per-10m rule (tested in bot/).
+		"bot": map[string]any{"rolloutTimeout": "60s", "strangerReplyEvery": "1ns"},
 	}
 }
 
