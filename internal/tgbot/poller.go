@@ -44,7 +44,8 @@ type Options struct {
 	StrangerReplyEvery time.Duration
 	StrangerMemory     int
 	// BusyPoll is the longest pause between getUpdates calls while every
-	// update Telegram returns is still being handled (default 1s).
+	// update Telegram returns is still being handled (default 250ms): how
+	// late a new message may be seen while a command runs.
 	BusyPoll time.Duration
 	// OnResult is told of every message handled, with the time since it
 	// was received.
@@ -103,7 +104,7 @@ func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Pol
 		opts.StrangerMemory = DefaultStrangerMemory
 	}
 	if opts.BusyPoll <= 0 {
-		opts.BusyPoll = time.Second
+		opts.BusyPoll = 250 * time.Millisecond
 	}
 	p := &Poller{bot: bot, handler: h, log: log, opts: opts}
 	p.lastOK.Store(time.Now().UnixNano())
