@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	reg := deps.Registry
 	if reg == nil {
 		var err error
-		if reg, err = newRegistry(cfg); err != nil {
+		if reg, err = newRegistry(cfg, log); err != nil {
 			return err
 		}
 	}
@@ -185,7 +185,8 @@ func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, er
 	return &chatops.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
 }
 
-func newRegistry(cfg botconfig.Config) (registry.Lister, error) {
+func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error) {
+	cfg.OCI.Logger, cfg.GitLab.Logger = log, log
 	switch cfg.Source {
 	case "oci":
 		return registry.NewOCI(cfg.OCI)

@@ -142,6 +142,10 @@ func Load(getenv func(string) string) (Config, error) {
 		// would pull it from Docker Hub.
 		return c, fmt.Errorf("REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got %q", img)
 	}
+	if c.GitLab.CacheTTL, err = cacheTTL(env("REGISTRY_CACHE_TTL")); err != nil {
+		return c, err
+	}
+	c.OCI.CacheTTL = c.GitLab.CacheTTL
 	switch c.Source {
 	case "oci":
 		if c.OCI.Image == "" {
@@ -274,4 +278,16 @@ func (c *Config) loadDelivery(env func(string) string) error {
 		return err
 	}
 	return nil
+}
+
+// cacheTTL reads REGISTRY_CACHE_TTL: how long a tag listing is reused.
+func cacheTTL(v string) (time.Duration, error) {
+	if v == "" {
+		return registry.DefaultCacheTTL, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("REGISTRY_CACHE_TTL must be a Go duration such as 30s or 2m (0s: list anew for every command), got %q", v)
+	}
+	return d, registry.ValidateCacheTTL(d)
 }

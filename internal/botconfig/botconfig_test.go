@@ -101,3 +101,35 @@ func TestRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestRegistryCacheTTL(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		wantErr string
+	}{
+		{value: "", want: 30 * time.Second},
+		{value: "2m", want: 2 * time.Minute},
+		{value: "0s", want: 0},
+		{value: "30", wantErr: `REGISTRY_CACHE_TTL must be a Go duration such as 30s or 2m (0s: list anew for every command), got "30"`},
+		{value: "-1s", wantErr: "REGISTRY_CACHE_TTL must be a Go duration from 0s (no cache) to 1h0m0s such as 30s, got -1s"},
+		{value: "2h", wantErr: "REGISTRY_CACHE_TTL must be a Go duration from 0s (no cache) to 1h0m0s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			c, err := load(map[string]string{"REGISTRY_CACHE_TTL": tc.value})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.OCI.CacheTTL != tc.want || c.GitLab.CacheTTL != tc.want {
+				t.Errorf("cache TTL %s / %s, want %s", c.OCI.CacheTTL, c.GitLab.CacheTTL, tc.want)
+			}
+		})
+	}
+}

@@ -140,11 +140,11 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
 		c.reply(ctx, cc.out, fmt.Sprintf(c.t.Usage, esc(commands["deploy"].usage)))
 		return outcomeInvalid, ""
 	}
-	tags, err := c.registry.Tags(ctx)
+	tags, found, err := registry.Find(ctx, c.registry, version)
 	if err != nil {
 		return c.fail(ctx, cc, "deploy", err), ""
 	}
-	if !registry.Exists(tags, version) {
+	if !found {
 		newest := make([]string, 0, 5)
 		for _, t := range tags[:min(5, len(tags))] {
 			newest = append(newest, "<code>"+esc(t.Name)+"</code>")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -178,9 +177,9 @@ func (d detached) Announce(_ context.Context, chatID int64, html string) error {
 // BOT_COMMAND_TIMEOUT (ctx is the command's), or within its own request
 // timeout, naming it, and reports true; false for other errors.
 func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) bool {
-	var netErr net.Error
+	var timeout interface{ Timeout() bool } // net.Error, and the registry's request errors
 	ours := errors.Is(ctx.Err(), context.DeadlineExceeded)
-	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &netErr) && netErr.Timeout()) {
+	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &timeout) && timeout.Timeout()) {
 		return false
 	}
 	dep := "?"

@@ -87,3 +87,23 @@ func TestHungDependencyIsNamedWithinTheTimeout(t *testing.T) {
 		})
 	}
 }
+
+// slowError is a dependency's own request timeout (the registry's).
+type slowError struct{}
+
+func (slowError) Error() string { return "registry.example.com did not answer within 15s" }
+func (slowError) Timeout() bool { return true }
+
+type slowRegistry struct{}
+
+func (slowRegistry) Tags(context.Context) ([]registry.Tag, error) { return nil, slowError{} }
+
+func TestRequestTimeoutOfADependencyIsNamed(t *testing.T) {
+	h := newHarness(t, nil)
+	h.core.registry = trackedRegistry{slowRegistry{}, h.core.health}
+	rec := &recorder{chatID: operator}
+	h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: time.Unix(now, 0)}, rec, "oil_bot")
+	if want := "⏱ /deploy: реестр образов не ответил вовремя"; len(rec.out) != 1 || !strings.HasPrefix(rec.out[0].Text, want) {
+		t.Errorf("replies:\n%s\nwant %q", rec.texts(), want)
+	}
+}

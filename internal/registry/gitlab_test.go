@@ -1,19 +1,23 @@
 package registry
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
 const gitlabToken = "glpat-TOPSECRET-0123"
@@ -25,33 +29,33 @@ type glRepo struct {
 	Location string `json:"location"`
 }
 
-type glTag struct {
-	Name      string `json:"name"`
-	Path      string `json:"path"`
-	Location  string `json:"location"`
-	Digest    string `json:"digest,omitempty"`
-	CreatedAt string `json:"created_at,omitempty"`
-}
-
-// fakeGitLab serves the container registry API the way GitLab does:
-// repositories with offset pagination (X-Next-Page and Link), tags with
-// keyset-style Link pagination only, tag details with created_at.
+// fakeGitLab serves what the GitLab source calls, in GitLab's documented
+// shapes: the REST list of a project's registry repositories (offset
+// pagination with X-Next-Page and Link), and GraphQL's
+// containerRepository(id:) { tags(first:, after:) } with GitLab's quirks:
+// at most 20 nodes a page (max_page_size of ContainerRepositoryDetails.tags)
+// yet a cursor past all the tags asked for with first, as GitLab.com does;
+// field errors in the errors array with the tag's path; null for a
+// repository it does not know; 401 {"errors":[{"message":"Invalid token"}]}.
 type fakeGitLab struct {
 	project  string             // escaped as the client sends it, e.g. oil%2Frefinery
 	repos    []glRepo           // served two per page
-	tags     map[int64][]string // repository id -> tag names, served two per page
-	created  map[string]string  // tag -> created_at of its details; absent: 404
+	tags     map[int64][]string // repository id -> tag names in the registry's order
+	created  map[string]string  // tag -> createdAt; absent: null with a field error
 	status   int                // non-zero: every request gets it
-	inList   bool               // the list carries digest and created_at
 	body     string             // with status
-	inflight atomic.Int32
-	peak     atomic.Int32
-	details  atomic.Int32
+	token    string             // accepted token; "" = gitlabToken
+	down     bool               // GraphQL: the registry behind GitLab is unreachable
+	hang     chan struct{}      // non-nil: GraphQL requests wait until it is closed
+	rest     atomic.Int32       // REST requests served
+	graphql  atomic.Int32       // GraphQL requests served
+	maxFirst atomic.Int32       // largest first asked for
 }
 
-func (f *fakeGitLab) start(t *testing.T) *httptest.Server {
+const gitlabMaxTagsPage = 20
+
+func (f *fakeGitLab) start(t testing.TB) *httptest.Server {
 	t.Helper()
-	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if f.status != 0 {
@@ -59,108 +63,155 @@ func (f *fakeGitLab) start(t *testing.T) *httptest.Server {
 			fmt.Fprint(w, f.body)
 			return
 		}
-		if r.Header.Get("PRIVATE-TOKEN") != gitlabToken {
+		token := f.token
+		if token == "" {
+			token = gitlabToken
+		}
+		if r.URL.Path == "/api/graphql" {
+			f.graphql.Add(1)
+			if r.Header.Get("PRIVATE-TOKEN") != token {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"errors":[{"message":"Invalid token"}]}`)
+				return
+			}
+			if f.hang != nil {
+				select {
+				case <-f.hang:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			f.serveGraphQL(w, r)
+			return
+		}
+		f.rest.Add(1)
+		if r.Header.Get("PRIVATE-TOKEN") != token {
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
 			return
 		}
 		prefix := "/api/v4/projects/" + f.project + "/registry/repositories"
-		path := r.URL.EscapedPath()
-		if !strings.HasPrefix(path, prefix) {
+		if r.URL.EscapedPath() != prefix {
 			w.WriteHeader(http.StatusNotFound)
 			fmt.Fprint(w, `{"message":"404 Project Not Found"}`)
 			return
 		}
-		if path == prefix {
-			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-			page = max(page, 1)
-			lo, hi := min((page-1)*2, len(f.repos)), min(page*2, len(f.repos))
-			link := func(p int) string {
-				u := *r.URL
-				q := u.Query()
-				q.Set("page", strconv.Itoa(p))
-				u.RawQuery = q.Encode()
-				return "http://" + r.Host + u.String()
-			}
-			links := []string{fmt.Sprintf(`<%s>; rel="first"`, link(1))}
-			if hi < len(f.repos) {
-				w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
-				links = append([]string{fmt.Sprintf(`<%s>; rel="next"`, link(page+1))}, links...)
-			} else {
-				w.Header().Set("X-Next-Page", "")
-			}
-			w.Header().Set("X-Page", strconv.Itoa(page))
-			w.Header().Set("Link", strings.Join(links, ", "))
-			json.NewEncoder(w).Encode(f.repos[lo:hi])
-			return
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		page = max(page, 1)
+		lo, hi := min((page-1)*2, len(f.repos)), min(page*2, len(f.repos))
+		link := func(p int) string {
+			u := *r.URL
+			q := u.Query()
+			q.Set("page", strconv.Itoa(p))
+			u.RawQuery = q.Encode()
+			return "http://" + r.Host + u.String()
 		}
-		rest := strings.Split(strings.TrimPrefix(path, prefix+"/"), "/")
-		id, _ := strconv.ParseInt(rest[0], 10, 64)
-		var repo *glRepo
-		for i := range f.repos {
-			if f.repos[i].ID == id {
-				repo = &f.repos[i]
-			}
+		links := []string{fmt.Sprintf(`<%s>; rel="first"`, link(1))}
+		if hi < len(f.repos) {
+			w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
+			links = append([]string{fmt.Sprintf(`<%s>; rel="next"`, link(page+1))}, links...)
+		} else {
+			w.Header().Set("X-Next-Page", "")
 		}
-		if repo == nil || len(rest) < 2 || rest[1] != "tags" {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Repository Not Found"}`)
-			return
-		}
-		mk := func(name string) glTag {
-			return glTag{Name: name, Path: repo.Path + ":" + name, Location: repo.Location + ":" + name}
-		}
-		if len(rest) == 2 { // list, keyset pagination by the last name seen
-			names := f.tags[id]
-			lo := 0
-			if last := r.URL.Query().Get("last"); last != "" {
-				for i, n := range names {
-					if n == last {
-						lo = i + 1
-					}
-				}
-			}
-			hi := min(lo+2, len(names))
-			if hi < len(names) {
-				u := *r.URL
-				q := u.Query()
-				q.Set("last", names[hi-1])
-				u.RawQuery = q.Encode()
-				w.Header().Set("Link", fmt.Sprintf(`<http://%s%s>; rel="next"`, r.Host, u.String()))
-			}
-			out := []glTag{}
-			for _, n := range names[lo:hi] {
-				tag := mk(n)
-				if f.inList {
-					tag.Digest, tag.CreatedAt = "sha256:"+n, f.created[n]
-				}
-				out = append(out, tag)
-			}
-			json.NewEncoder(w).Encode(out)
-			return
-		}
-		// details
-		f.details.Add(1)
-		n := f.inflight.Add(1)
-		defer f.inflight.Add(-1)
-		mu.Lock()
-		f.peak.Store(max(f.peak.Load(), n))
-		mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-		name, _ := url.PathUnescape(rest[2])
-		created, ok := f.created[name]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Tag Not Found"}`)
-			return
-		}
-		tag := mk(name)
-		tag.Digest = "sha256:" + name
-		tag.CreatedAt = created
-		json.NewEncoder(w).Encode(tag)
+		w.Header().Set("X-Page", strconv.Itoa(page))
+		w.Header().Set("Link", strings.Join(links, ", "))
+		json.NewEncoder(w).Encode(f.repos[lo:hi])
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if f.hang != nil {
+			select {
+			case <-f.hang:
+			default:
+				close(f.hang)
+			}
+		}
+	})
 	return srv
+}
+
+var gidRE = regexp.MustCompile(`^gid://gitlab/ContainerRepository/([0-9]+)$`)
+
+func (f *fakeGitLab) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables"`
+	}
+	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"errors":[{"message":"Invalid request"}]}`)
+		return
+	}
+	for _, want := range []string{"containerRepository(id: $id)", "tags(first: $first, after: $after)",
+		"nodes { name digest createdAt }", "pageInfo { endCursor hasNextPage }"} {
+		if !strings.Contains(req.Query, want) {
+			fmt.Fprintf(w, `{"errors":[{"message":"the stand-in does not know this query: it lacks %s"}]}`, want)
+			return
+		}
+	}
+	id, _ := req.Variables["id"].(string)
+	m := gidRE.FindStringSubmatch(id)
+	if m == nil {
+		fmt.Fprintf(w, `{"errors":[{"message":"%q does not represent an instance of ContainerRepository","locations":[{"line":1,"column":7}]}]}`, id)
+		return
+	}
+	repoID, _ := strconv.ParseInt(m[1], 10, 64)
+	if !slices.ContainsFunc(f.repos, func(r glRepo) bool { return r.ID == repoID }) {
+		fmt.Fprint(w, `{"data":{"containerRepository":null}}`)
+		return
+	}
+	if f.down {
+		fmt.Fprint(w, `{"data":{"containerRepository":{"tags":null}},"errors":[{"message":"Can't connect to the Container Registry. If this error persists, please review the troubleshooting documentation.","locations":[{"line":3,"column":5}],"path":["containerRepository","tags"]}]}`)
+		return
+	}
+	first := gitlabMaxTagsPage
+	if v, ok := req.Variables["first"].(float64); ok {
+		first = int(v)
+	}
+	for {
+		old := f.maxFirst.Load()
+		if int32(first) <= old || f.maxFirst.CompareAndSwap(old, int32(first)) {
+			break
+		}
+	}
+	names := f.tags[repoID]
+	lo := 0
+	if after, _ := req.Variables["after"].(string); after != "" {
+		last, _ := base64.StdEncoding.DecodeString(after)
+		lo = slices.Index(names, string(last)) + 1
+	}
+	// The registry serves first tags; GraphQL shows at most 20 of them.
+	hi := min(lo+first, len(names))
+	shown := names[lo:min(hi, lo+gitlabMaxTagsPage)]
+	type node struct {
+		Name      string  `json:"name"`
+		Digest    string  `json:"digest"`
+		CreatedAt *string `json:"createdAt"`
+	}
+	nodes := []node{}
+	var errs []map[string]any
+	for i, n := range shown {
+		nd := node{Name: n, Digest: "sha256:" + n}
+		if c, ok := f.created[n]; ok {
+			nd.CreatedAt = &c
+		} else {
+			errs = append(errs, map[string]any{"message": "Internal server error", "locations": []any{map[string]int{"line": 4, "column": 29}},
+				"path": []any{"containerRepository", "tags", "nodes", i, "createdAt"}})
+		}
+		nodes = append(nodes, nd)
+	}
+	var end *string
+	if hi < len(names) {
+		c := base64.StdEncoding.EncodeToString([]byte(names[hi-1]))
+		end = &c
+	}
+	out := map[string]any{"data": map[string]any{"containerRepository": map[string]any{"tags": map[string]any{
+		"nodes": nodes, "pageInfo": map[string]any{"endCursor": end, "hasNextPage": hi < len(names)},
+	}}}}
+	if errs != nil {
+		out["errors"] = errs
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 func refineryRepos() []glRepo {
@@ -210,6 +261,8 @@ func TestGitLabTags(t *testing.T) {
 				{Name: "latest", Created: utc("2026-11-25T09:00:00Z"), Digest: "sha256:latest"},
 				{Name: "0.10.10", Created: utc("2026-11-21T10:00:00.123Z"), Digest: "sha256:0.10.10"},
 				{Name: "0.9.0", Created: utc("2026-11-20T07:00:00Z"), Digest: "sha256:0.9.0"},
+				// Its details failed: listed all the same, last.
+				{Name: "gone", Digest: "sha256:gone"},
 			},
 		},
 		{
@@ -280,79 +333,178 @@ func TestGitLabTags(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := g.Tags(t.Context())
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				if strings.Contains(err.Error(), token) {
-					t.Errorf("error reveals the token: %q", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, token)
 		})
 	}
 }
 
-func TestGitLabTagsBoundedConcurrency(t *testing.T) {
-	var names []string
-	created := map[string]string{}
-	for i := range 40 {
-		n := fmt.Sprintf("0.%d.0", i)
-		names = append(names, n)
-		created[n] = time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)
+// manyTags returns n tag names and their createdAt, one minute apart.
+func manyTags(n int) ([]string, map[string]string) {
+	names := make([]string, n)
+	created := make(map[string]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("1.%d.0", i)
+		created[names[i]] = time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)
 	}
+	return names, created
+}
+
+// TestGitLabTagsPages checks that every page is read, 20 tags a request
+// (asking GitLab for more would skip tags), and that the repository is
+// looked up once, not on every listing.
+func TestGitLabTagsPages(t *testing.T) {
+	names, created := manyTags(45)
 	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
 	srv := fake.start(t)
 	g, err := NewGitLab(GitLabConfig{URL: srv.URL + "/api/v4", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := g.Tags(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	for i := range 2 {
+		got, err := g.Tags(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 45 || got[0].Name != "1.44.0" || got[44].Name != "1.0.0" || got[0].Digest != "sha256:1.44.0" {
+			t.Fatalf("listing %d: %d tags from %+v to %+v, want 45 from 1.44.0 to 1.0.0", i+1, len(got), got[0], got[len(got)-1])
+		}
 	}
-	if len(got) != 40 || got[0].Name != "0.39.0" || got[39].Name != "0.0.0" {
-		t.Errorf("got %d tags from %q to %q, want 40 from 0.39.0 to 0.0.0", len(got), got[0].Name, got[len(got)-1].Name)
+	if n := fake.graphql.Load(); n != 6 {
+		t.Errorf("%d GraphQL requests for two listings of 45 tags, want 6 (3 pages of 20 each)", n)
 	}
-	if fake.details.Load() != 40 {
-		t.Errorf("%d detail requests, want 40", fake.details.Load())
+	if n := fake.rest.Load(); n != 2 {
+		t.Errorf("%d REST requests, want 2 (the repository list, two per page, once)", n)
 	}
-	if p := fake.peak.Load(); p > concurrency || p < 2 {
-		t.Errorf("peak of %d detail requests at once, want 2..%d", p, concurrency)
+	if n := fake.maxFirst.Load(); n > gitlabMaxTagsPage {
+		t.Errorf("asked for first: %d tags, more than GitLab's page of %d", n, gitlabMaxTagsPage)
 	}
 }
 
-// TestGitLabTagsUsesListedDetails checks that no detail request is made when
-// the tag list already carries digest and created_at.
-func TestGitLabTagsUsesListedDetails(t *testing.T) {
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), inList: true,
-		tags:    map[int64][]string{7: {"0.10.5", "0.10.10", "0.9.0"}},
-		created: map[string]string{"0.10.5": "2026-11-01T00:00:00Z", "0.10.10": "2026-11-03T00:00:00Z", "0.9.0": "2026-11-02T00:00:00Z"}}
+func TestGitLabTagsFailures(t *testing.T) {
+	names, created := manyTags(3)
+	t.Run("registry behind GitLab unreachable", func(t *testing.T) {
+		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created, down: true}
+		srv := fake.start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, `list tags of registry repository "oil/refinery" of GitLab project "oil/refinery": GitLab answered: Can't connect to the Container Registry.`)
+	})
+	t.Run("token revoked after the repository was found", func(t *testing.T) {
+		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
+		srv := fake.start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		if _, err := g.Tags(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		fake.token = "glpat-another-one"
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, "GITLAB_TOKEN was refused", "401", "Invalid token")
+	})
+	t.Run("repository deleted, then pushed again", func(t *testing.T) {
+		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names, 9: names[:1]}, created: created}
+		srv := fake.start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		if _, err := g.Tags(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		fake.repos = refineryRepos()[:2]
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, "GitLab no longer knows the repository (deleted?)")
+		fake.repos = append(refineryRepos()[:2], glRepo{ID: 9, Path: "oil/refinery", Location: "registry.example.com/oil/refinery"})
+		got, err := g.Tags(t.Context())
+		if err != nil || len(got) != 1 {
+			t.Fatalf("after the push: %v, %v; want the one tag of the new repository", got, err)
+		}
+	})
+	t.Run("details of some tags fail", func(t *testing.T) {
+		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: {"0.2.0", "broken", "0.1.0"}},
+			created: map[string]string{"0.1.0": "2026-11-01T00:00:00Z", "0.2.0": "2026-11-02T00:00:00+03:00"}}
+		srv := fake.start(t)
+		var logs proctest.SyncBuffer
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery",
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		for range 2 {
+			got, err := g.Tags(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"0.2.0", "0.1.0", "broken"}, tagNames(got)); diff != "" {
+				t.Errorf("Tags (-want +got):\n%s", diff)
+			}
+		}
+		if n := strings.Count(logs.String(), "tags listed without build time"); n != 1 {
+			t.Errorf("logged %d times, want once for the same failing tag:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), `"examples":"broken"`) || strings.Contains(logs.String(), gitlabToken) {
+			t.Errorf("log does not name the tag, or reveals the token:\n%s", logs.String())
+		}
+		if n := g.DetailFailures(); n != 2 {
+			t.Errorf("DetailFailures = %d, want 2 (one tag, two listings)", n)
+		}
+	})
+}
+
+// TestGitLabTagsHungGitLab checks that a GitLab that accepts the request and
+// never answers gives an error naming it once the request timeout is over.
+func TestGitLabTagsHungGitLab(t *testing.T) {
+	names, created := manyTags(3)
+	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created, hang: make(chan struct{})}
 	srv := fake.start(t)
-	g, err := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+	g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	_, err := g.Tags(t.Context())
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Tags took %s against a hung GitLab with a 300ms request timeout", took)
+	}
+	wantErr(t, err, "GitLab at "+srv.URL+" did not answer within 300ms")
+}
+
+// BenchmarkGitLabListing measures the GitLab requests of a /showcontainers
+// with 3,000 tags: cold (a new bot) and warm (within REGISTRY_CACHE_TTL).
+// Rerun: go test -run '^$' -bench GitLabListing -benchtime 5x ./internal/registry/
+func BenchmarkGitLabListing(b *testing.B) {
+	names, created := manyTags(3000)
+	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
+	srv := fake.start(b)
+	cfg := GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute}
+	b.Run("cold", func(b *testing.B) {
+		before := fake.rest.Load() + fake.graphql.Load()
+		for b.Loop() {
+			g, _ := NewGitLab(cfg)
+			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
+				b.Fatalf("%d tags, %v", len(tags), err)
+			}
+		}
+		b.ReportMetric(float64(fake.rest.Load()+fake.graphql.Load()-before)/float64(b.N), "requests/listing")
+	})
+	b.Run("warm", func(b *testing.B) {
+		g, _ := NewGitLab(cfg)
+		if _, err := g.Tags(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		before := fake.rest.Load() + fake.graphql.Load()
+		for b.Loop() {
+			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
+				b.Fatalf("%d tags, %v", len(tags), err)
+			}
+		}
+		b.ReportMetric(float64(fake.rest.Load()+fake.graphql.Load()-before)/float64(b.N), "requests/listing")
+	})
+}
+
+// TestGitLabRelativeURLRoot checks that GraphQL is asked next to /api/v4 of
+// a GitLab installed under a path (https://example.com/gitlab).
+func TestGitLabRelativeURLRoot(t *testing.T) {
+	names, created := manyTags(3)
+	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
+	srv := fake.start(t)
+	root := httptest.NewServer(http.StripPrefix("/gitlab", srv.Config.Handler))
+	t.Cleanup(root.Close)
+	g, err := NewGitLab(GitLabConfig{URL: root.URL + "/gitlab", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := g.Tags(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]string{"0.10.10", "0.9.0", "0.10.5"}, names(got)); diff != "" {
-		t.Errorf("Tags order (-want +got):\n%s", diff)
-	}
-	if n := fake.details.Load(); n != 0 {
-		t.Errorf("%d detail requests, want 0", n)
+	if got, err := g.Tags(t.Context()); err != nil || len(got) != 3 || fake.graphql.Load() != 1 {
+		t.Fatalf("Tags = %v, %v after %d GraphQL requests; want 3 tags from 1", got, err, fake.graphql.Load())
 	}
 }

@@ -36,6 +36,7 @@ var botVariables = []string{
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
 	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
 	"BOT_COMMAND_TIMEOUT", "BOT_CHAT_QUEUE", "BOT_STRANGER_REPLY_EVERY", "BOT_GROUP_LOGS",
+	"REGISTRY_CACHE_TTL",
 }
 
 func TestLint(t *testing.T) {
@@ -164,6 +165,7 @@ func TestTemplateMinimal(t *testing.T) {
 		"REGISTRY_SOURCE":     "oci",
 		"REGISTRY_IMAGE":      "registry.example.com/oil/app",
 		"REGISTRY_INSECURE":   "false",
+		"REGISTRY_CACHE_TTL":  "30s",
 		"DEPLOY_VIA":          "kubernetes",
 		"BOT_LANG":            "ru",
 		"BOT_HTTP_ADDR":       ":8080",
@@ -322,6 +324,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"insecure not a boolean", []string{"registry.insecure=yes"}, []string{schema, "at '/registry/insecure': got string, want boolean"}},
 		{"duration as number", []string{"bot.maxCommandAge=5"}, []string{schema, "at '/bot/maxCommandAge': got number, want string"}},
 		{"duration malformed", []string{"bot.rolloutTimeout=5 minutes"}, []string{schema, "at '/bot/rolloutTimeout'"}},
+		{"cache TTL malformed", []string{"registry.cacheTTL=30"}, []string{schema, "at '/registry/cacheTTL'"}},
 		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
 		{"chat queue zero", []string{"bot.chatQueue=0"}, []string{schema, "at '/bot/chatQueue': minimum"}},
 		{"command timeout malformed", []string{"bot.commandTimeout=1 minute"}, []string{schema, "at '/bot/commandTimeout'"}},
