@@ -44,8 +44,9 @@ type Options struct {
 	StrangerReplyEvery time.Duration
 	StrangerMemory     int
 	// BusyPoll is the longest pause between getUpdates calls while every
-	// update Telegram returns is still being handled (default 250ms): how
-	// late a new message may be seen while a command runs.
+	// update Telegram returns is still being handled (default 1s). The
+	// pause starts at busyPollMin after any activity and doubles while
+	// nothing happens, so a user answered a moment ago is heard at once.
 	BusyPoll time.Duration
 	// OnResult is told of every message handled, with the time since it
 	// was received.
@@ -62,6 +63,7 @@ const (
 // quickBuffer bounds the answers waiting for the quick senders; more are
 // dropped. quickTimeout bounds one such answer, which is never retried.
 const (
+	busyPollMin   = 20 * time.Millisecond
 	triageTimeout = 5 * time.Second
 	quickBuffer   = 256
 	quickSenders  = 2
@@ -104,7 +106,7 @@ func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Pol
 		opts.StrangerMemory = DefaultStrangerMemory
 	}
 	if opts.BusyPoll <= 0 {
-		opts.BusyPoll = 250 * time.Millisecond
+		opts.BusyPoll = time.Second
 	}
 	p := &Poller{bot: bot, handler: h, log: log, opts: opts}
 	p.lastOK.Store(time.Now().UnixNano())
@@ -186,8 +188,9 @@ func (p *Poller) Run(ctx context.Context) error {
 func (r *run) poll(ctx context.Context) error {
 	p := r.p
 	faults := 0
+	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
-		offset, busy, moved := r.ledger.state()
+		offset, busy, moved, dones := r.ledger.state()
 		timeout := p.opts.PollTimeout
 		if busy {
 			// Telegram would return the updates in flight at once: no
@@ -222,16 +225,21 @@ func (r *run) poll(ctx context.Context) error {
 			fresh++
 			r.dispatch(u)
 		}
+		if fresh > 0 || !busy || dones != lastDones {
+			pause = busyPollMin // activity: answered users may write again
+		}
+		lastDones = dones
 		if fresh == 0 && busy {
 			// Everything returned is still being handled: wait until the
-			// offset can move, not in a busy loop.
-			t := time.NewTimer(p.opts.BusyPoll)
+			// offset can move or a while, not in a busy loop.
+			t := time.NewTimer(pause)
 			select {
 			case <-moved:
 			case <-t.C:
 			case <-ctx.Done():
 			}
 			t.Stop()
+			pause = min(2*pause, p.opts.BusyPoll)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ type ledger struct {
 	next  int64              // the id after the newest update seen; 0: none yet
 	open  map[int64]struct{} // seen, not handled yet
 	moved chan struct{}      // closed when the watermark moves
+	dones int64              // updates handled so far
 }
 
 func newLedger() *ledger {
@@ -39,6 +40,7 @@ func (l *ledger) done(id int64) {
 	defer l.mu.Unlock()
 	before := l.watermarkLocked()
 	delete(l.open, id)
+	l.dones++
 	if l.watermarkLocked() != before {
 		close(l.moved)
 		l.moved = make(chan struct{})
@@ -61,12 +63,12 @@ func (l *ledger) watermarkLocked() int64 {
 	return low
 }
 
-// state returns the watermark, whether any update is open, and a channel
-// closed when the watermark next moves.
-func (l *ledger) state() (offset int64, busy bool, moved <-chan struct{}) {
+// state returns the watermark, whether any update is open, a channel
+// closed when the watermark next moves, and how many updates were handled.
+func (l *ledger) state() (offset int64, busy bool, moved <-chan struct{}, dones int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.watermarkLocked(), len(l.open) > 0, l.moved
+	return l.watermarkLocked(), len(l.open) > 0, l.moved, l.dones
 }
 
 // queued is a command waiting in its chat's queue.
