@@ -190,7 +190,7 @@ func (r *run) poll(ctx context.Context) error {
 	faults := 0
 	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
-		offset, busy, moved, dones := r.ledger.state()
+		offset, busy, handled, dones := r.ledger.state()
 		timeout := p.opts.PollTimeout
 		if busy {
 			// Telegram would return the updates in flight at once: no
@@ -230,11 +230,12 @@ func (r *run) poll(ctx context.Context) error {
 		}
 		lastDones = dones
 		if fresh == 0 && busy {
-			// Everything returned is still being handled: wait until the
-			// offset can move or a while, not in a busy loop.
+			// Everything returned is still being handled: wait until one
+			// is (the offset may move, its user may write again) or a
+			// while, not in a busy loop.
 			t := time.NewTimer(pause)
 			select {
-			case <-moved:
+			case <-handled:
 			case <-t.C:
 			case <-ctx.Done():
 			}
