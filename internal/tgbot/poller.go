@@ -337,6 +337,11 @@ func (r *run) drain(chatID int64) {
 		}
 		res := r.p.handler.Run(r.cmdCtx, item.v, &responder{bot: r.p.bot, chatID: chatID})
 		<-r.slots
+		if r.cmdCtx.Err() != nil {
+			// Cut short at shutdown: left unconfirmed, the next instance
+			// runs it again (or finds it done and says so).
+			return
+		}
 		r.finish(item.id, res, item.received)
 		if res.Follow != nil {
 			r.inFlight.Add(1)
