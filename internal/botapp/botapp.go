@@ -84,6 +84,11 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	if err != nil {
 		return err
 	}
+	checker, group, err := newAccess(ctx, cfg, bot, metrics, log)
+	if err != nil {
+		return err
+	}
+	cfg.Core.Access, cfg.Core.Group = checker, group
 	core := chatops.New(cfg.Core, kc, deployer, reg, log, ns, cfg.Deployment)
 	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
 		ChatQueue:          cfg.Delivery.ChatQueue,
@@ -127,7 +132,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 
 	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
 		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
-		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers))
+		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID)
 	err = poller.Run(ctx)
 	log.Info("bot stopped")
 	return err

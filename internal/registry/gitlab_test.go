@@ -142,7 +142,8 @@ func (f *fakeGitLab) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"errors":[{"message":"Invalid request"}]}`)
 		return
 	}
-	for _, want := range []string{"containerRepository(id: $id)", "tags(first: $first, after: $after)",
+	// The argument is a ContainerRepositoryID (GlobalIDType[ContainerRepository]), not an ID.
+	for _, want := range []string{"$id: ContainerRepositoryID!", "containerRepository(id: $id)", "tags(first: $first, after: $after)",
 		"nodes { name digest createdAt }", "pageInfo { endCursor hasNextPage }"} {
 		if !strings.Contains(req.Query, want) {
 			fmt.Fprintf(w, `{"errors":[{"message":"the stand-in does not know this query: it lacks %s"}]}`, want)
