@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-
-	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/notify"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
@@ -71,26 +68,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		log.Error("configuration error: " + err.Error())
 		return ExitConfig
 	}
-	if cfg.Namespace == "" {
-		ns, ok := cluster.NamespaceFromServiceAccount()
-		if !ok {
-			log.Error("configuration error: WATCH_NAMESPACE is not set and this is not a pod with a ServiceAccount: name the namespace of WATCH_STATE_CONFIGMAP")
-			return ExitConfig
-		}
-		cfg.Namespace = ns
-	}
-	rc, err := cluster.Config(cfg.Kubeconfig)
+	store, err := OpenConfigMapStore(cfg.Kubeconfig, cfg.Namespace, cfg.ConfigMap)
 	if err != nil {
 		log.Error("configuration error: " + err.Error())
 		return ExitConfig
 	}
-	rc.UserAgent = "derrick-watch"
-	kube, err := typedcorev1.NewForConfig(rc)
-	if err != nil {
-		log.Error("configuration error: Kubernetes client: " + err.Error())
-		return ExitConfig
-	}
-	store := NewConfigMapStore(kube, cfg.Namespace, cfg.ConfigMap)
+	cfg.Namespace = store.Namespace()
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	state, err := store.Load(lctx)
 	cancel()

@@ -7,14 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // State is what the watcher knows across restarts: per project, how far it
@@ -189,16 +185,35 @@ var (
 // ConfigMapStore keeps the State in one ConfigMap, read and replaced by
 // name only (get and update: all the chart's RBAC allows).
 type ConfigMapStore struct {
-	client    typedcorev1.ConfigMapsGetter
+	cms       configMaps
 	namespace string
 	name      string
-	last      *corev1.ConfigMap // as last read or written, for its resourceVersion
+	last      configMap // as last read or written, for its resourceVersion
 }
 
-// NewConfigMapStore returns a store for ConfigMap namespace/name.
-func NewConfigMapStore(client typedcorev1.ConfigMapsGetter, namespace, name string) *ConfigMapStore {
-	return &ConfigMapStore{client: client, namespace: namespace, name: name}
+// OpenConfigMapStore returns the store of ConfigMap namespace/name on the
+// API server of kubeconfig (KUBECONFIG; "" = the pod's ServiceAccount). An
+// empty namespace is the kubeconfig context's or the pod's. It makes no request.
+func OpenConfigMapStore(kubeconfig, namespace, name string) (*ConfigMapStore, error) {
+	api, err := newKubeAPI(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if namespace == "" {
+		namespace = api.namespace
+	}
+	if namespace == "" {
+		return nil, errors.New("WATCH_NAMESPACE is not set and neither the pod nor the kubeconfig context names one: name the namespace of WATCH_STATE_CONFIGMAP")
+	}
+	return newStore(kubeConfigMaps{api: api, namespace: namespace, name: name}, namespace, name), nil
 }
+
+func newStore(cms configMaps, namespace, name string) *ConfigMapStore {
+	return &ConfigMapStore{cms: cms, namespace: namespace, name: name}
+}
+
+// Namespace is the state ConfigMap's namespace.
+func (c *ConfigMapStore) Namespace() string { return c.namespace }
 
 func (c *ConfigMapStore) what() string {
 	return fmt.Sprintf("ConfigMap %s/%s (WATCH_STATE_CONFIGMAP)", c.namespace, c.name)
@@ -206,23 +221,23 @@ func (c *ConfigMapStore) what() string {
 
 // Load reads the State; an empty ConfigMap is an empty State.
 func (c *ConfigMapStore) Load(ctx context.Context) (*State, error) {
-	cm, err := c.client.ConfigMaps(c.namespace).Get(ctx, c.name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
+	cm, err := c.cms.get(ctx)
+	switch code := statusCode(err); {
+	case code == http.StatusNotFound:
 		return nil, fmt.Errorf("%s: %w: the chart creates it with watcher.enabled; outside the chart create it with "+
 			"kubectl -n %s create configmap %s", c.what(), ErrStateMissing, c.namespace, c.name)
-	case apierrors.IsForbidden(err):
+	case code == http.StatusForbidden || code == http.StatusUnauthorized:
 		return nil, fmt.Errorf("%s: %w: the ServiceAccount may not get it: grant get and update on this ConfigMap name: %w", c.what(), ErrStateForbidden, err)
 	case err != nil:
 		return nil, fmt.Errorf("get %s: %w", c.what(), err)
 	}
 	c.last = cm
-	return decodeState(cm, c.what())
+	return decodeState(cm.data()[stateKey], c.what())
 }
 
-func decodeState(cm *corev1.ConfigMap, what string) (*State, error) {
+func decodeState(raw, what string) (*State, error) {
 	s := &State{Projects: map[string]*ProjectState{}}
-	if raw := cm.Data[stateKey]; raw != "" {
+	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), s); err != nil {
 			return nil, fmt.Errorf("%s key %s is not the watcher's state (%v): delete the key to start afresh", what, stateKey, err)
 		}
@@ -251,27 +266,22 @@ func (c *ConfigMapStore) Save(ctx context.Context, s *State) error {
 		if err != nil {
 			return fmt.Errorf("encode state: %w", err)
 		}
-		cm := c.last.DeepCopy()
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		if cm.Data[stateKey] == string(raw) {
+		if c.last.data()[stateKey] == string(raw) {
 			return nil
 		}
-		cm.Data[stateKey] = string(raw)
-		updated, err := c.client.ConfigMaps(c.namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "derrick-watch"})
-		switch {
+		updated, err := c.cms.update(ctx, c.last.withData(stateKey, string(raw)))
+		switch code := statusCode(err); {
 		case err == nil:
 			c.last = updated
 			return nil
-		case apierrors.IsConflict(err):
+		case code == http.StatusConflict:
 			c.last = nil
 			latest, lerr := c.Load(ctx)
 			if lerr != nil {
 				return lerr
 			}
 			s.merge(latest)
-		case apierrors.IsNotFound(err):
+		case code == http.StatusNotFound:
 			c.last = nil
 			return fmt.Errorf("update %s: %w (deleted while the watcher ran)", c.what(), ErrStateMissing)
 		default:

@@ -10,13 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestPrune(t *testing.T) {
@@ -71,8 +64,8 @@ func TestStateStaysBounded(t *testing.T) {
 
 func TestConfigMapStore(t *testing.T) {
 	ctx := context.Background()
-	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "state"}})
-	store := NewConfigMapStore(cs.CoreV1(), "ns", "state")
+	fake := newFakeConfigMaps("state")
+	store := newStore(fake, "ns", "state")
 	s, err := store.Load(ctx)
 	if err != nil || len(s.Projects) != 0 {
 		t.Fatalf("empty ConfigMap: %v, %+v", err, s)
@@ -82,30 +75,35 @@ func TestConfigMapStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Someone else wrote in between: the update conflicts once; both
-	// copies' settled lines survive.
-	conflicts := 0
-	cs.PrependReactor("update", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if conflicts == 0 {
-			conflicts++
-			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "state", errors.New("the object has been modified"))
-		}
-		return false, nil, nil
-	})
+	// Someone else wrote in between: the update conflicts; both copies'
+	// settled lines survive.
+	fake.write(`{"projects":{"p":{"pipelines":{"9":{"s":"failed","d":"cf"}}}}}`)
 	s.Projects["p"].Pipelines[8] = &Entry{Status: "pending", Done: "c"}
 	if err := store.Save(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	got, err := NewConfigMapStore(cs.CoreV1(), "ns", "state").Load(ctx)
+	got, err := newStore(fake, "ns", "state").Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := got.Projects["p"].Pipelines; len(e) != 2 || e[7].Done != "cf" || e[8].Done != "c" {
+	if e := got.Projects["p"].Pipelines; len(e) != 3 || e[7].Done != "cf" || e[8].Done != "c" || e[9].Done != "cf" {
 		t.Errorf("stored after a conflict: %+v", e)
+	}
+	if labels := fake.cm["metadata"].(map[string]any)["name"]; labels != "state" {
+		t.Errorf("metadata not kept: %v", fake.cm["metadata"])
+	}
+	// Nothing changed: no write.
+	before := len(fake.verbs)
+	if err := store.Save(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if after := fake.verbs[before:]; len(after) > 1 {
+		t.Errorf("an unchanged save made %v", after)
 	}
 
 	// Missing: the error names the ConfigMap and how to create it.
-	_, err = NewConfigMapStore(cs.CoreV1(), "ns", "other").Load(ctx)
+	fake.cm = nil
+	_, err = newStore(fake, "ns", "other").Load(ctx)
 	if !errors.Is(err, ErrStateMissing) {
 		t.Fatalf("missing ConfigMap: %v, want ErrStateMissing", err)
 	}
@@ -114,19 +112,17 @@ func TestConfigMapStore(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-
-	// Only get and update, by name: nothing else was asked of the API server.
-	for _, a := range cs.Actions() {
-		if v := a.GetVerb(); v != "get" && v != "update" {
+	for _, v := range fake.verbs {
+		if v != "get" && v != "update" {
 			t.Errorf("store made a %s request", v)
 		}
 	}
 }
 
 func TestCorruptStateIsRefused(t *testing.T) {
-	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "state"},
-		Data: map[string]string{stateKey: "{not json"}})
-	_, err := NewConfigMapStore(cs.CoreV1(), "ns", "state").Load(context.Background())
+	fake := newFakeConfigMaps("state")
+	fake.write("{not json")
+	_, err := newStore(fake, "ns", "state").Load(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "delete the key") {
 		t.Errorf("corrupt state: %v", err)
 	}

@@ -130,6 +130,9 @@ func (w *Watcher) record(ps *ProjectState, list []Pipeline) {
 			if p.CreatedAt.Before(ps.Floor) {
 				e.settle(lineCreated) // older than WATCH_SINCE at the first start
 			}
+			if l := finalLine(p.Status); l != 0 && p.UpdatedAt.Before(ps.Floor) {
+				e.settle(l) // ended before the floor: listed only through the overlap
+			}
 			ps.Pipelines[p.ID] = e
 		case p.UpdatedAt.After(e.Updated):
 			e.Updated = p.UpdatedAt.UTC()

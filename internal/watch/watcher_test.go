@@ -311,6 +311,9 @@ func TestFirstStartSince(t *testing.T) {
 	old := time.Now().Add(-3 * time.Hour).UTC()
 	w.gl.SetPipeline(project, gitlabtest.Pipeline{ID: 61, Status: "canceled", Ref: "main", CreatedAt: old, UpdatedAt: time.Now().Add(-2 * time.Hour)})
 	w.gl.SetJobs(project, 61, notifyJobs("failed", "canceled", "canceled")...)
+	// Ended just over WATCH_SINCE ago: within the listing's overlap, still too old.
+	w.gl.SetPipeline(project, gitlabtest.Pipeline{ID: 60, Status: "canceled", Ref: "main", CreatedAt: old, UpdatedAt: time.Now().Add(-time.Hour - 20*time.Second)})
+	w.gl.SetJobs(project, 60, notifyJobs("failed", "canceled", "canceled")...)
 	// Created long ago, canceled just now: its ending, not its start.
 	w.gl.SetPipeline(project, gitlabtest.Pipeline{ID: 62, Status: "canceled", Ref: "main", CreatedAt: old})
 	w.gl.SetJobs(project, 62, notifyJobs("failed", "canceled", "canceled")...)

@@ -10,10 +10,6 @@ import (
 	"time"
 	_ "time/tzdata"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
 	"gitlab.com/derrick-kit/derrick/internal/proctest"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -34,7 +30,7 @@ const (
 type world struct {
 	gl   *gitlabtest.Server
 	tg   *telegramtest.Server
-	kube *fake.Clientset
+	kube *fakeConfigMaps
 	cfg  Config
 	logs *proctest.SyncBuffer
 	// offset moves the watchers' clock (for the created grace).
@@ -55,7 +51,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(tg.Close)
-	kube := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: stateNS, Name: stateName}})
+	kube := newFakeConfigMaps(stateName)
 	env := map[string]string{
 		"TELEGRAM_BOT_TOKEN": tgToken, "TELEGRAM_CHAT_ID": "-1001234567890", "TELEGRAM_API_URL": tg.URL(),
 		"GITLAB_URL": gl.URL(), "GITLAB_TOKEN": gitlabToken, "WATCH_PROJECTS": project,
@@ -96,7 +92,7 @@ func (w *world) now() time.Time {
 // watcher loads the state from the ConfigMap, as a (re)started watcher does.
 func (w *world) watcher(t testing.TB) (*Watcher, *Metrics) {
 	t.Helper()
-	store := NewConfigMapStore(w.kube.CoreV1(), stateNS, stateName)
+	store := newStore(w.kube, stateNS, stateName)
 	state, err := store.Load(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -231,7 +231,10 @@ func TestWatcherOnRealCluster(t *testing.T) {
 
 	// And for real: the watcher's store reads and writes the chart's
 	// ConfigMap as that ServiceAccount; another one is refused.
-	store := watch.NewConfigMapStore(cs.CoreV1(), watcherNS, state)
+	store, err := watch.OpenConfigMapStore(c.ServiceAccountKubeconfig(ctx, t, watcherNS, sa), watcherNS, state)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := store.Load(ctx)
 	if err != nil {
 		t.Fatalf("load the state as the chart's ServiceAccount: %v", err)
@@ -243,6 +246,32 @@ func TestWatcherOnRealCluster(t *testing.T) {
 	cm, err := c.Client.CoreV1().ConfigMaps(watcherNS).Get(ctx, state, metav1.GetOptions{})
 	if err != nil || !strings.Contains(cm.Data["state.json"], "oil/refinery") {
 		t.Errorf("state ConfigMap after save: %v %v", cm.Data, err)
+	}
+	// Someone else changes the ConfigMap in between (a label, and a line
+	// settled elsewhere): the update conflicts on the real API server, the
+	// store re-reads, merges and keeps both.
+	cm.Labels["touched"] = "yes"
+	cm.Data["state.json"] = strings.Replace(cm.Data["state.json"], `"pipelines":{`, `"pipelines":{"8":{"s":"failed","d":"cf"},`, 1)
+	if _, err := c.Client.CoreV1().ConfigMaps(watcherNS).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Projects["oil/refinery"].Pipelines[9] = &watch.Entry{Status: "pending", Done: "c"}
+	if err := store.Save(ctx, s); err != nil {
+		t.Fatalf("save over a newer copy: %v", err)
+	}
+	fresh, err := watch.OpenConfigMapStore(c.ServiceAccountKubeconfig(ctx, t, watcherNS, sa), watcherNS, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := fresh.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := merged.Projects["oil/refinery"].Pipelines; len(p) != 3 || p[8] == nil || p[9] == nil {
+		t.Errorf("after a conflict the state holds %v, want pipelines 7, 8 and 9", p)
+	}
+	if cm, err := c.Client.CoreV1().ConfigMaps(watcherNS).Get(ctx, state, metav1.GetOptions{}); err != nil || cm.Labels["touched"] != "yes" {
+		t.Errorf("the watcher's update dropped another writer's label: %v %v", cm.Labels, err)
 	}
 	// Re-applying the chart (helm upgrade) keeps what the watcher wrote.
 	if err := a.apply(ctx, objs, false); err != nil {
