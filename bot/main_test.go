@@ -55,12 +55,20 @@ type world struct {
 	registry *registrytest.Registry
 	tg       *telegramtest.Server
 	bot      *bottest.Bot
-	repo     string // REGISTRY_IMAGE
+	repo     string   // REGISTRY_IMAGE
+	env      []string // the bot's environment, to start it again
 }
 
 var seedOnce sync.Once
 
 func newWorld(t testing.TB, extraEnv ...string) *world {
+	t.Helper()
+	return newWorldWith(t, nil, extraEnv...)
+}
+
+// newWorldWith is newWorld with setup run on the Telegram emulator before
+// the bot starts (to create the team's group, say).
+func newWorldWith(t testing.TB, setup func(*telegramtest.Server), extraEnv ...string) *world {
 	t.Helper()
 	ctx := context.Background()
 	c := clustertest.Shared(t)
@@ -74,8 +82,11 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
 	tg := bottest.Telegram(t, token)
+	if setup != nil {
+		setup(tg)
+	}
 	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app"}
-	w.bot = startBot(t, append([]string{
+	w.env = append([]string{
 		"TELEGRAM_BOT_TOKEN=" + token,
 		"TELEGRAM_API_URL=" + tg.URL(),
 		fmt.Sprintf("CHATOPS_OPERATORS=%d", operator),
@@ -89,7 +100,8 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 		"REGISTRY_INSECURE=true",
 		"BOT_HTTP_ADDR=127.0.0.1:0",
 		"BOT_ROLLOUT_TIMEOUT=60s",
-	}, extraEnv...))
+	}, extraEnv...)
+	w.bot = startBot(t, w.env)
 	return w
 }
 
@@ -237,10 +249,17 @@ func TestStrangersAndViewersChangeNothing(t *testing.T) {
 	before := snapshot()
 	mutating := []string{"/deploy 0.10.4", "/set_replicas 1", "/cordon node-ready", "/uncordon node-cordoned"}
 	reads := []string{"/showcontainers", "/get_nodes", "/get_pods", "/get_logs x"}
-	for _, cmd := range append(mutating, reads...) {
-		if got := bottest.Plain(w.say(t, stranger, cmd, nil)); !strings.Contains(got, "Доступ запрещён") {
-			t.Errorf("stranger %s: %s", cmd, got)
-		}
+	// A stranger is refused once per BOT_STRANGER_REPLY_EVERY; the rest
+	// is dropped, and nothing runs.
+	if got := bottest.Plain(w.say(t, stranger, mutating[0], nil)); !strings.Contains(got, "Доступ запрещён") {
+		t.Errorf("stranger %s: %s", mutating[0], got)
+	}
+	for _, cmd := range append(mutating[1:], reads...) {
+		w.tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: stranger}, Text: cmd})
+	}
+	waitUntil(t, w.tg, 30*time.Second, "the stranger's commands confirmed", func() bool { return w.tg.Pending() == 0 })
+	if n := len(w.tg.Messages(stranger)); n != 1 {
+		t.Errorf("the stranger got %d answers to %d commands, want 1", n, len(mutating)+len(reads))
 	}
 	for _, cmd := range mutating {
 		if got := bottest.Plain(w.say(t, viewer, cmd, nil)); !strings.Contains(got, "только операторам") {
@@ -354,7 +373,9 @@ func TestStartupRefusesBadConfiguration(t *testing.T) {
 		want string
 	}{
 		{"no token", []string{"CHATOPS_OPERATORS=1"}, "TELEGRAM_BOT_TOKEN is not set"},
-		{"nobody allowed", []string{"TELEGRAM_BOT_TOKEN=" + token}, "neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set"},
+		{"nobody allowed", []string{"TELEGRAM_BOT_TOKEN=" + token}, "none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set"},
+		{"malformed group id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=@oil_team"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got \"@oil_team\"`},
+		{"malformed group role", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=-1001234567890", "CHATOPS_GROUP_MEMBER_ROLE=reader"}, `CHATOPS_GROUP_MEMBER_ROLE must be one of operator, viewer, none, got \"reader\"`},
 		{"username instead of id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=@boss"}, `CHATOPS_OPERATORS must be comma-separated numeric Telegram user ids`},
 		{"bad max replicas", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1", "REGISTRY_SOURCE=oci", "REGISTRY_IMAGE=r.example.com/oil/app", "BOT_MAX_REPLICAS=ten"}, "BOT_MAX_REPLICAS must be a whole number from 0 to 1000"},
 		{"no source", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1"}, "REGISTRY_SOURCE is not set"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
@@ -34,6 +35,29 @@ type Config struct {
 	ArgoCD     argocd.Config
 	HTTPAddr   string // BOT_HTTP_ADDR
 	Core       chatops.Config
+	Delivery   Delivery
+	// Access is the group part of the access policy (CHATOPS_GROUP_*); the
+	// lists are Core.Operators and Core.Viewers.
+	Access access.Config
+}
+
+// Delivery tunes how messages reach the command core.
+type Delivery struct {
+	ChatQueue          int           // BOT_CHAT_QUEUE
+	StrangerReplyEvery time.Duration // BOT_STRANGER_REPLY_EVERY
+}
+
+// Defaults and bounds of the delivery settings.
+const (
+	DefaultChatQueue          = 20
+	DefaultStrangerReplyEvery = 10 * time.Minute
+	MaxCommandTimeout         = 10 * time.Minute
+)
+
+// Secrets are the secret values the configuration uses, exactly as used
+// (trimmed), for the log redactor.
+func (c Config) Secrets() []string {
+	return []string{c.Token, c.GitLab.Token, c.OCI.Password, c.ArgoCD.Token}
 }
 
 // Accepted values of the enumerations.
@@ -66,7 +90,7 @@ func Load(getenv func(string) string) (Config, error) {
 			Repository: env("REGISTRY_IMAGE"),
 		},
 		OCI: registry.OCIConfig{
-			Image: env("REGISTRY_IMAGE"), Username: env("REGISTRY_USERNAME"), Password: getenv("REGISTRY_PASSWORD"),
+			Image: env("REGISTRY_IMAGE"), Username: env("REGISTRY_USERNAME"), Password: env("REGISTRY_PASSWORD"),
 		},
 		Core: chatops.Config{
 			Lang:          or(env("BOT_LANG"), "ru"),
@@ -89,8 +113,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Core.Viewers, err = userIDs("CHATOPS_VIEWERS", env("CHATOPS_VIEWERS")); err != nil {
 		return c, err
 	}
-	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 {
-		return c, fmt.Errorf("neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321")
+	if c.Access, err = groupAccess(env); err != nil {
+		return c, err
+	}
+	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 && c.Access.GroupID == 0 {
+		return c, fmt.Errorf("none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890")
 	}
 	if v := env("CHATOPS_AUDIT_CHAT_ID"); v != "" {
 		if c.Core.AuditChatID, err = strconv.ParseInt(v, 10, 64); err != nil || c.Core.AuditChatID == 0 {
@@ -122,6 +149,10 @@ func Load(getenv func(string) string) (Config, error) {
 		// would pull it from Docker Hub.
 		return c, fmt.Errorf("REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got %q", img)
 	}
+	if c.GitLab.CacheTTL, err = cacheTTL(env("REGISTRY_CACHE_TTL")); err != nil {
+		return c, err
+	}
+	c.OCI.CacheTTL = c.GitLab.CacheTTL
 	switch c.Source {
 	case "oci":
 		if c.OCI.Image == "" {
@@ -148,7 +179,41 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Core.RolloutTimeout, err = duration("BOT_ROLLOUT_TIMEOUT", env("BOT_ROLLOUT_TIMEOUT"), chatops.DefaultRolloutTimeout); err != nil {
 		return c, err
 	}
+	if err := c.loadDelivery(env); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// groupAccess reads CHATOPS_GROUP_ID and the settings that go with it.
+func groupAccess(env func(string) string) (access.Config, error) {
+	a := access.Config{AdminRole: access.Operator, MemberRole: access.Viewer, CacheTTL: access.DefaultCacheTTL}
+	if v := env("CHATOPS_GROUP_ID"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id >= 0 {
+			return a, fmt.Errorf("CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got %q", v)
+		}
+		a.GroupID = id
+	}
+	for _, r := range []struct {
+		name string
+		dst  *access.Role
+	}{{"CHATOPS_GROUP_ADMIN_ROLE", &a.AdminRole}, {"CHATOPS_GROUP_MEMBER_ROLE", &a.MemberRole}} {
+		v := env(r.name)
+		if v == "" {
+			continue
+		}
+		role, ok := access.ParseRole(v)
+		if !ok {
+			return a, fmt.Errorf("%s must be one of %s, got %q", r.name, strings.Join(access.GroupRoles, ", "), v)
+		}
+		*r.dst = role
+	}
+	var err error
+	if a.CacheTTL, err = duration("CHATOPS_GROUP_CACHE", env("CHATOPS_GROUP_CACHE"), access.DefaultCacheTTL); err != nil {
+		return a, err
+	}
+	return a, nil
 }
 
 // argoConfig reads the ARGOCD_* variables of DEPLOY_VIA=argocd.
@@ -229,4 +294,38 @@ func duration(name, v string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 2m or 90s, got %q", name, v)
 	}
 	return d, nil
+}
+
+// loadDelivery reads BOT_COMMAND_TIMEOUT, BOT_CHAT_QUEUE,
+// BOT_STRANGER_REPLY_EVERY and BOT_GROUP_LOGS.
+func (c *Config) loadDelivery(env func(string) string) error {
+	var err error
+	if c.Core.CommandTimeout, err = duration("BOT_COMMAND_TIMEOUT", env("BOT_COMMAND_TIMEOUT"), chatops.DefaultCommandTimeout); err != nil {
+		return err
+	}
+	if c.Core.CommandTimeout < time.Second || c.Core.CommandTimeout > MaxCommandTimeout {
+		return fmt.Errorf("BOT_COMMAND_TIMEOUT must be from 1s to %s, got %q", MaxCommandTimeout, env("BOT_COMMAND_TIMEOUT"))
+	}
+	if c.Delivery.ChatQueue, err = intIn("BOT_CHAT_QUEUE", env("BOT_CHAT_QUEUE"), DefaultChatQueue, 1, 1000); err != nil {
+		return err
+	}
+	if c.Delivery.StrangerReplyEvery, err = duration("BOT_STRANGER_REPLY_EVERY", env("BOT_STRANGER_REPLY_EVERY"), DefaultStrangerReplyEvery); err != nil {
+		return err
+	}
+	if c.Core.GroupLogs, err = boolean("BOT_GROUP_LOGS", env("BOT_GROUP_LOGS")); err != nil {
+		return err
+	}
+	return nil
+}
+
+// cacheTTL reads REGISTRY_CACHE_TTL: how long a tag listing is reused.
+func cacheTTL(v string) (time.Duration, error) {
+	if v == "" {
+		return registry.DefaultCacheTTL, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("REGISTRY_CACHE_TTL must be a Go duration such as 30s or 2m (0s: list anew for every command), got %q", v)
+	}
+	return d, registry.ValidateCacheTTL(d)
 }

@@ -9,12 +9,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -28,6 +28,8 @@ type Input struct {
 	Private  bool      // a direct message, not a group
 	Text     string    // as typed, e.g. "/deploy@oil_bot 0.10.5"
 	Sent     time.Time // when Telegram says the user sent it
+	// Forwarded is set for a forwarded message: it is never run.
+	Forwarded bool
 }
 
 // Responder delivers the bot's answers to the chat the Input came from.
@@ -54,18 +56,21 @@ type Cluster interface {
 var _ Cluster = (*cluster.Client)(nil)
 
 // Role is what a user may do.
-type Role int
+type Role = access.Role
 
 // Roles, from least to most.
 const (
-	Stranger Role = iota
-	Viewer
-	Operator
+	Stranger = access.Stranger
+	Viewer   = access.Viewer
+	Operator = access.Operator
 )
 
-func (r Role) String() string {
-	return [...]string{"stranger", "viewer", "operator"}[r]
+// Access decides who may do what; *access.Checker is the production one.
+type Access interface {
+	Decide(ctx context.Context, userID int64) access.Decision
 }
+
+var _ Access = (*access.Checker)(nil)
 
 // Config is the core's configuration; the bot's main reads it from the
 // environment and validates it.
@@ -80,6 +85,13 @@ type Config struct {
 	AuditChatID        int64         // 0: no audit chat
 	LogLines           int64         // /get_logs tail
 	MaxMessages        int           // longer replies become a document
+	CommandTimeout     time.Duration // BOT_COMMAND_TIMEOUT: bound of one command
+	GroupLogs          bool          // BOT_GROUP_LOGS: /get_logs allowed in groups
+	// Access decides roles; nil: by Operators and Viewers only.
+	Access Access
+	// Group is the title of the team's group when access goes through
+	// one (CHATOPS_GROUP_ID), for the refusal texts; "" when none.
+	Group string
 }
 
 // Defaults of the optional settings.
@@ -90,6 +102,7 @@ const (
 	DefaultProgressEvery  = time.Second
 	DefaultLogLines       = 30
 	DefaultMaxMessages    = 4
+	DefaultCommandTimeout = time.Minute
 )
 
 // Core runs chat commands. It is safe for concurrent use: the adapter may
@@ -97,6 +110,8 @@ const (
 type Core struct {
 	cfg      Config
 	t        *texts
+	pt       *pollTexts
+	health   *Health
 	cluster  Cluster
 	deployer Deployer
 	registry registry.Lister
@@ -124,22 +139,32 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = DefaultMaxMessages
 	}
-	t := languages[cfg.Lang]
-	if t == nil {
-		t = &ru
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
 	}
-	return &Core{cfg: cfg, t: t, cluster: c, deployer: d, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
+	t, pt := languages[cfg.Lang], pollLanguages[cfg.Lang]
+	if t == nil {
+		t, pt = &ru, &ruPoll
+	}
+	if cfg.Access == nil {
+		cfg.Access = access.New(access.Config{Operators: cfg.Operators, Viewers: cfg.Viewers}, nil, log)
+	}
+	h := newHealth()
+	core := &Core{cfg: cfg, t: t, pt: pt, health: h, cluster: trackedCluster{c, h}, deployer: newTrackedDeployer(d, h),
+		log: log, now: time.Now, ns: ns, name: deployment}
+	if reg != nil {
+		core.registry = trackedRegistry{reg, h}
+	}
+	return core
 }
 
-// RoleOf decides by numeric user id only; usernames can change hands.
-func (c *Core) RoleOf(userID int64) Role {
-	switch {
-	case slices.Contains(c.cfg.Operators, userID):
-		return Operator
-	case slices.Contains(c.cfg.Viewers, userID):
-		return Viewer
-	}
-	return Stranger
+// Health is how the last call to each dependency ended, for /readyz.
+func (c *Core) Health() *Health { return c.health }
+
+// RoleOf decides by numeric user id (usernames can change hands): the
+// explicit lists, then the team's group when there is one.
+func (c *Core) RoleOf(ctx context.Context, userID int64) access.Decision {
+	return c.cfg.Access.Decide(ctx, userID)
 }
 
 // Outcomes recorded in the audit log and metrics.
@@ -164,60 +189,51 @@ type Result struct {
 	Follow func(ctx context.Context)
 }
 
-// Handle runs one message and answers it through out. It returns what was
-// done; failures to answer are logged, never retried here (the Responder
-// retries what is safe to retry).
+// Handle runs one message and answers it through out: Triage, then Run.
+// It returns what was done; failures to answer are logged, never retried
+// here (the Responder retries what is safe to retry).
 func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername string) Result {
-	name, args, ok := parseCommand(in.Text, botUsername)
-	if !ok {
-		if in.Private && name == "" {
-			c.reply(ctx, out, c.t.NotCommand)
-			return Result{Outcome: outcomeInvalid}
-		}
-		return Result{Command: name, Outcome: outcomeIgnored}
-	}
-	res := Result{Command: name}
-	res.Outcome = c.run(ctx, in, out, name, args, &res.Follow)
-	level := slog.LevelInfo
-	if res.Outcome == outcomeRefused || res.Outcome == outcomeError {
-		level = slog.LevelWarn
-	}
-	c.log.Log(ctx, level, "command",
-		"user_id", in.UserID, "username", in.Username, "chat_id", in.ChatID,
-		"command", name, "args", args, "role", c.RoleOf(in.UserID).String(), "outcome", res.Outcome)
-	return res
+	return c.Run(ctx, c.Triage(ctx, in, botUsername), out)
 }
 
-func (c *Core) run(ctx context.Context, in Input, out Responder, name string, args []string, follow *func(context.Context)) string {
-	role := c.RoleOf(in.UserID)
-	cmd, known := commands[name]
-	switch {
-	case role == Stranger && (name == "start" || name == "help"):
-		c.reply(ctx, out, fmt.Sprintf(c.t.HelpStranger, in.UserID))
-		return outcomeRefused
-	case role == Stranger:
-		c.reply(ctx, out, fmt.Sprintf(c.t.Refused, in.UserID))
-		return outcomeRefused
-	case !known:
-		c.reply(ctx, out, fmt.Sprintf(c.t.Unknown, esc(name)))
-		return outcomeInvalid
-	case cmd.mutates && role < Operator:
-		c.reply(ctx, out, fmt.Sprintf(c.t.ViewerRefused, name))
-		return outcomeRefused
+// audit logs one line per command for this bot.
+func (c *Core) audit(ctx context.Context, v Verdict, outcome string) {
+	if outcome == outcomeIgnored {
+		return
 	}
-	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
-		c.reply(ctx, out, fmt.Sprintf(c.t.Stale, name, age.Round(time.Second), c.cfg.MaxCommandAge))
-		return outcomeStale
+	level := slog.LevelInfo
+	if outcome == outcomeRefused || outcome == outcomeError {
+		level = slog.LevelWarn
 	}
-	if len(args) < cmd.minArgs || len(args) > cmd.maxArgs {
-		c.reply(ctx, out, fmt.Sprintf(c.t.Usage, esc(cmd.usage)))
-		return outcomeInvalid
+	attrs := []any{"user_id", v.In.UserID, "username", v.In.Username, "chat_id", v.In.ChatID,
+		"command", v.name, "args", v.args, "role", v.who.Role.String(), "role_via", v.who.Via, "outcome", outcome}
+	if v.In.Forwarded {
+		attrs = append(attrs, "forwarded", true)
 	}
-	outcome, announce := cmd.run(c, ctx, cmdCtx{in: in, out: out, args: args, role: role, follow: follow})
-	if announce != "" {
-		c.announce(ctx, out, in, announce, outcome)
+	c.log.Log(ctx, level, "command", attrs...)
+}
+
+// refusal tells a stranger how to get access: join the team's group, when
+// there is one, or give their id to an admin.
+func (c *Core) refusal(userID int64, help bool) string {
+	format := c.t.Refused
+	if help {
+		format = c.t.HelpStranger
 	}
-	return outcome
+	how := c.t.AskAdmin
+	if c.cfg.Group != "" {
+		how = fmt.Sprintf(c.t.JoinGroup, esc(c.cfg.Group))
+	}
+	return fmt.Sprintf(format, userID, how)
+}
+
+// usage is the usage line of command name in the bot's language.
+func (c *Core) usage(name string) string {
+	u, ok := c.t.Usages[name]
+	if !ok {
+		u = "/" + name
+	}
+	return fmt.Sprintf(c.t.Usage, esc(u))
 }
 
 // announce tells the audit chat, when there is one, who changed what and

@@ -1,14 +1,18 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
@@ -23,7 +27,13 @@ type GitLabConfig struct {
 	// (registry.example.com/group/project/worker), as in REGISTRY_IMAGE.
 	// Empty: the project's root repository, whose path is the project's.
 	Repository string
-	HTTPClient *http.Client // optional
+	// CacheTTL is how long a listing is reused (REGISTRY_CACHE_TTL); 0: not
+	// at all, but concurrent calls still share one listing.
+	CacheTTL time.Duration
+	// Timeout bounds each request; 0: DefaultRequestTimeout.
+	Timeout    time.Duration
+	HTTPClient *http.Client // optional; its own Timeout then applies
+	Logger     *slog.Logger // optional; slog.Default()
 }
 
 var (
@@ -54,84 +64,236 @@ func (c GitLabConfig) Validate() error {
 			return fmt.Errorf("REGISTRY_IMAGE must be an image reference without tag such as registry.example.com/group/project, got %q", r)
 		}
 	}
-	return nil
+	return ValidateCacheTTL(c.CacheTTL)
 }
 
-// GitLab lists tags through GitLab's container registry API.
+// GitLab lists tags through GitLab's API: the registry repository is found
+// once with the REST API, then every tag with its digest and build time
+// comes from GraphQL, 20 tags a request (the most GitLab serves a page of
+// ContainerRepositoryDetails.tags). It is safe for concurrent use.
 type GitLab struct {
 	client     *gitlab.Client
+	graphql    *url.URL
 	base       string // GITLAB_URL, for messages
 	project    string
 	repository string
+	timeout    time.Duration
+	cache      listingCache
+	failures   detailFailures
+
+	mu   sync.Mutex
+	repo *gitlab.RegistryRepository // found once; dropped when it vanishes
 }
+
+// gitlabTagsPage is GitLab's max_page_size of ContainerRepositoryDetails.tags.
+// Asking for more is worse than useless: GitLab answers with 20 nodes but a
+// cursor past all the tags asked for, so the others would be skipped.
+const gitlabTagsPage = 20
 
 // NewGitLab validates cfg and returns a GitLab source. It makes no request.
 func NewGitLab(cfg GitLabConfig) (*GitLab, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []gitlab.ClientOptionFunc{gitlab.WithBaseURL(cfg.URL)}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, gitlab.WithHTTPClient(cfg.HTTPClient))
+	timeout := cmp.Or(cfg.Timeout, DefaultRequestTimeout)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
 	}
+	opts := []gitlab.ClientOptionFunc{gitlab.WithBaseURL(cfg.URL), gitlab.WithHTTPClient(hc), gitlab.WithCustomRetryMax(2)}
 	c, err := gitlab.NewClient(cfg.Token, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("GitLab client for %s: %w", cfg.URL, err)
 	}
-	return &GitLab{client: c, base: cfg.URL, project: cfg.Project, repository: cfg.Repository}, nil
+	// GraphQL lives next to /api/v4, also under a relative URL root.
+	gql := c.BaseURL()
+	gql.Path = strings.TrimSuffix(strings.TrimSuffix(gql.Path, "/"), "/api/v4") + gitlab.GraphQLAPIEndpoint
+	gql.RawPath = ""
+	g := &GitLab{
+		client: c, graphql: gql, base: cfg.URL, project: cfg.Project, repository: cfg.Repository, timeout: timeout,
+		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "GitLab at " + cfg.URL},
+	}
+	g.cache = listingCache{ttl: cfg.CacheTTL, what: "GitLab at " + cfg.URL, fetch: g.list, now: time.Now}
+	return g, nil
 }
 
 // Tags lists every tag of the chosen repository with its build time and
-// digest, newest first.
+// digest, newest first. A listing is reused for CacheTTL; concurrent calls
+// share one listing.
 func (g *GitLab) Tags(ctx context.Context) ([]Tag, error) {
-	repo, err := g.findRepository(ctx)
-	if err != nil {
-		return nil, err
-	}
-	what := fmt.Sprintf("registry repository %q of GitLab project %q", repo.Path, g.project)
-	opt := &gitlab.ListRegistryRepositoryTagsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}
-	listed, err := gitlab.ScanAndCollect(func(p gitlab.PaginationOptionFunc) ([]*gitlab.RegistryRepositoryTag, *gitlab.Response, error) {
-		return g.client.ContainerRegistry.ListRegistryRepositoryTags(g.project, repo.ID, opt, p, gitlab.WithContext(ctx))
-	})
-	if err != nil {
-		return nil, g.apiError(err, "list tags of "+what,
-			"the repository is gone: it may have been deleted")
-	}
+	return g.cache.get(ctx)
+}
 
-	tags := make([]Tag, len(listed))
-	found := make([]bool, len(listed))
-	err = forEach(ctx, len(listed), concurrency, func(ctx context.Context, i int) error {
-		t := listed[i]
-		if t.CreatedAt == nil || t.Digest == "" { // the list carries them on some versions
-			d, _, err := g.client.ContainerRegistry.GetRegistryRepositoryTagDetail(g.project, repo.ID, t.Name, gitlab.WithContext(ctx))
-			if errors.Is(err, gitlab.ErrNotFound) {
-				return nil // deleted since it was listed
-			}
-			if err != nil {
-				return g.apiError(err, fmt.Sprintf("get tag %q of %s", t.Name, what), "")
-			}
-			t = d
+// Refresh lists anew unless the cached listing is only seconds old.
+func (g *GitLab) Refresh(ctx context.Context) ([]Tag, error) {
+	return g.cache.refresh(ctx)
+}
+
+// DetailFailures counts the tags listed without details since the start.
+func (g *GitLab) DetailFailures() int64 { return g.failures.count.Load() }
+
+func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
+	g.mu.Lock()
+	repo := g.repo
+	g.mu.Unlock()
+	if repo == nil {
+		var err error
+		if repo, err = g.findRepository(ctx); err != nil {
+			return nil, err
 		}
-		tags[i] = Tag{Name: listed[i].Name, Digest: t.Digest}
-		if t.CreatedAt != nil {
-			tags[i].Created = t.CreatedAt.UTC()
+		g.mu.Lock()
+		g.repo = repo
+		g.mu.Unlock()
+	}
+	tags, gone, err := g.listTags(ctx, repo)
+	if gone {
+		g.mu.Lock()
+		g.repo = nil // look it up again next time
+		g.mu.Unlock()
+	}
+	return tags, err
+}
+
+const tagsQuery = `query($id: ContainerRepositoryID!, $first: Int, $after: String) {
+  containerRepository(id: $id) {
+    tags(first: $first, after: $after) {
+      nodes { name digest createdAt }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
+}`
+
+// graphQLError is one entry of a GraphQL response's errors array.
+type graphQLError struct {
+	Message string `json:"message"`
+	Path    []any  `json:"path"`
+}
+
+type tagsResponse struct {
+	Data struct {
+		ContainerRepository *struct {
+			Tags *struct {
+				Nodes []struct {
+					Name      string  `json:"name"`
+					Digest    *string `json:"digest"`
+					CreatedAt *string `json:"createdAt"`
+				} `json:"nodes"`
+				PageInfo struct {
+					EndCursor   *string `json:"endCursor"`
+					HasNextPage bool    `json:"hasNextPage"`
+				} `json:"pageInfo"`
+			} `json:"tags"`
+		} `json:"containerRepository"`
+	} `json:"data"`
+	Errors []graphQLError `json:"errors"`
+}
+
+// maxGitLabPages stops a GitLab whose cursors never end (200,000 tags).
+const maxGitLabPages = 10000
+
+// listTags pages through the repository's tags. gone reports that GitLab
+// no longer knows the repository.
+func (g *GitLab) listTags(ctx context.Context, repo *gitlab.RegistryRepository) (tags []Tag, gone bool, err error) {
+	what := fmt.Sprintf("list tags of registry repository %q of GitLab project %q", repo.Path, g.project)
+	seen := make(map[string]bool)
+	failed := make(map[string]error)
+	vars := map[string]any{"id": fmt.Sprintf("gid://gitlab/ContainerRepository/%d", repo.ID), "first": gitlabTagsPage}
+	for page := 0; ; page++ {
+		if page == maxGitLabPages {
+			return nil, false, fmt.Errorf("%s: more than %d pages: GitLab's cursors do not end", what, maxGitLabPages)
 		}
-		found[i] = true
-		return nil
-	})
+		var out tagsResponse
+		if err := g.graphQL(ctx, tagsQuery, vars, &out); err != nil {
+			return nil, false, g.apiError(err, what, "")
+		}
+		cr := out.Data.ContainerRepository
+		if cr == nil {
+			if len(out.Errors) > 0 {
+				return nil, false, fmt.Errorf("%s: %s", what, messages(out.Errors))
+			}
+			return nil, true, fmt.Errorf("%s: GitLab no longer knows the repository (deleted?), or the token's user may not read it; it is looked up again on the next listing", what)
+		}
+		if cr.Tags == nil {
+			return nil, false, fmt.Errorf("%s: %s", what, messages(out.Errors))
+		}
+		nodeErr := nodeErrors(out.Errors)
+		for i, n := range cr.Tags.Nodes {
+			if n.Name == "" || seen[n.Name] {
+				continue
+			}
+			seen[n.Name] = true
+			t := Tag{Name: n.Name}
+			if n.Digest != nil {
+				t.Digest = *n.Digest
+			}
+			switch {
+			case nodeErr[i] != nil:
+				failed[n.Name] = nodeErr[i]
+			case n.CreatedAt == nil:
+				failed[n.Name] = errors.New("GitLab gave no createdAt")
+			default:
+				c, perr := time.Parse(time.RFC3339, *n.CreatedAt)
+				if perr != nil {
+					failed[n.Name] = fmt.Errorf("createdAt %q: %w", *n.CreatedAt, perr)
+				} else {
+					t.Created = c.UTC()
+				}
+			}
+			tags = append(tags, t)
+		}
+		pi := cr.Tags.PageInfo
+		if !pi.HasNextPage || pi.EndCursor == nil || *pi.EndCursor == "" {
+			break
+		}
+		if vars["after"] == *pi.EndCursor {
+			return nil, false, fmt.Errorf("%s: GitLab repeated the cursor %q", what, *pi.EndCursor)
+		}
+		vars["after"] = *pi.EndCursor
+	}
+	g.failures.report(failed)
+	SortNewestFirst(tags)
+	if tags == nil {
+		tags = []Tag{}
+	}
+	return tags, false, nil
+}
+
+// graphQL posts a query to GitLab's GraphQL endpoint with the client's
+// authentication, retries and rate limits, and decodes the answer into out.
+func (g *GitLab) graphQL(ctx context.Context, query string, vars map[string]any, out any) error {
+	req, err := g.client.NewRequestToURL(http.MethodPost, g.graphql,
+		gitlab.GraphQLQuery{Query: query, Variables: vars}, []gitlab.RequestOptionFunc{gitlab.WithContext(ctx)})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]Tag, 0, len(tags))
-	seen := make(map[string]bool, len(tags))
-	for i, t := range tags {
-		if found[i] && !seen[t.Name] {
-			seen[t.Name] = true
-			out = append(out, t)
+	_, err = g.client.Do(req, out)
+	return err
+}
+
+// nodeErrors maps the index of a tag node to the error reported at a path
+// inside it (containerRepository.tags.nodes.<i>...).
+func nodeErrors(errs []graphQLError) map[int]error {
+	out := make(map[int]error)
+	for _, e := range errs {
+		if len(e.Path) >= 4 && e.Path[0] == "containerRepository" && e.Path[1] == "tags" && e.Path[2] == "nodes" {
+			if i, ok := e.Path[3].(float64); ok {
+				out[int(i)] = errors.New(e.Message)
+			}
 		}
 	}
-	SortNewestFirst(out)
-	return out, nil
+	return out
+}
+
+// messages joins the messages of a GraphQL errors array.
+func messages(errs []graphQLError) string {
+	if len(errs) == 0 {
+		return "GitLab answered without data"
+	}
+	var ms []string
+	for _, e := range errs {
+		ms = append(ms, e.Message)
+	}
+	return "GitLab answered: " + strings.Join(ms, "; ")
 }
 
 // findRepository lists the project's registry repositories, every page, and
@@ -180,6 +342,8 @@ func (g *GitLab) matches(r *gitlab.RegistryRepository) bool {
 func (g *GitLab) apiError(err error, what, notFound string) error {
 	var er *gitlab.ErrorResponse
 	switch {
+	case isTimeout(err):
+		return fmt.Errorf("%s: GitLab at %s did not answer within %s: %w", what, g.base, g.timeout, err)
 	case errors.Is(err, gitlab.ErrNotFound):
 		if notFound == "" {
 			return fmt.Errorf("%s: not found: %w", what, err)

@@ -1,170 +1,24 @@
 package registry
 
 import (
-	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
+	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 )
 
 const gitlabToken = "glpat-TOPSECRET-0123"
 
-type glRepo struct {
-	ID       int64  `json:"id"`
-	Name     string `json:"name"`
-	Path     string `json:"path"`
-	Location string `json:"location"`
-}
-
-type glTag struct {
-	Name      string `json:"name"`
-	Path      string `json:"path"`
-	Location  string `json:"location"`
-	Digest    string `json:"digest,omitempty"`
-	CreatedAt string `json:"created_at,omitempty"`
-}
-
-// fakeGitLab serves the container registry API the way GitLab does:
-// repositories with offset pagination (X-Next-Page and Link), tags with
-// keyset-style Link pagination only, tag details with created_at.
-type fakeGitLab struct {
-	project  string             // escaped as the client sends it, e.g. oil%2Frefinery
-	repos    []glRepo           // served two per page
-	tags     map[int64][]string // repository id -> tag names, served two per page
-	created  map[string]string  // tag -> created_at of its details; absent: 404
-	status   int                // non-zero: every request gets it
-	inList   bool               // the list carries digest and created_at
-	body     string             // with status
-	inflight atomic.Int32
-	peak     atomic.Int32
-	details  atomic.Int32
-}
-
-func (f *fakeGitLab) start(t *testing.T) *httptest.Server {
-	t.Helper()
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if f.status != 0 {
-			w.WriteHeader(f.status)
-			fmt.Fprint(w, f.body)
-			return
-		}
-		if r.Header.Get("PRIVATE-TOKEN") != gitlabToken {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
-			return
-		}
-		prefix := "/api/v4/projects/" + f.project + "/registry/repositories"
-		path := r.URL.EscapedPath()
-		if !strings.HasPrefix(path, prefix) {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Project Not Found"}`)
-			return
-		}
-		if path == prefix {
-			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-			page = max(page, 1)
-			lo, hi := min((page-1)*2, len(f.repos)), min(page*2, len(f.repos))
-			link := func(p int) string {
-				u := *r.URL
-				q := u.Query()
-				q.Set("page", strconv.Itoa(p))
-				u.RawQuery = q.Encode()
-				return "http://" + r.Host + u.String()
-			}
-			links := []string{fmt.Sprintf(`<%s>; rel="first"`, link(1))}
-			if hi < len(f.repos) {
-				w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
-				links = append([]string{fmt.Sprintf(`<%s>; rel="next"`, link(page+1))}, links...)
-			} else {
-				w.Header().Set("X-Next-Page", "")
-			}
-			w.Header().Set("X-Page", strconv.Itoa(page))
-			w.Header().Set("Link", strings.Join(links, ", "))
-			json.NewEncoder(w).Encode(f.repos[lo:hi])
-			return
-		}
-		rest := strings.Split(strings.TrimPrefix(path, prefix+"/"), "/")
-		id, _ := strconv.ParseInt(rest[0], 10, 64)
-		var repo *glRepo
-		for i := range f.repos {
-			if f.repos[i].ID == id {
-				repo = &f.repos[i]
-			}
-		}
-		if repo == nil || len(rest) < 2 || rest[1] != "tags" {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Repository Not Found"}`)
-			return
-		}
-		mk := func(name string) glTag {
-			return glTag{Name: name, Path: repo.Path + ":" + name, Location: repo.Location + ":" + name}
-		}
-		if len(rest) == 2 { // list, keyset pagination by the last name seen
-			names := f.tags[id]
-			lo := 0
-			if last := r.URL.Query().Get("last"); last != "" {
-				for i, n := range names {
-					if n == last {
-						lo = i + 1
-					}
-				}
-			}
-			hi := min(lo+2, len(names))
-			if hi < len(names) {
-				u := *r.URL
-				q := u.Query()
-				q.Set("last", names[hi-1])
-				u.RawQuery = q.Encode()
-				w.Header().Set("Link", fmt.Sprintf(`<http://%s%s>; rel="next"`, r.Host, u.String()))
-			}
-			out := []glTag{}
-			for _, n := range names[lo:hi] {
-				tag := mk(n)
-				if f.inList {
-					tag.Digest, tag.CreatedAt = "sha256:"+n, f.created[n]
-				}
-				out = append(out, tag)
-			}
-			json.NewEncoder(w).Encode(out)
-			return
-		}
-		// details
-		f.details.Add(1)
-		n := f.inflight.Add(1)
-		defer f.inflight.Add(-1)
-		mu.Lock()
-		f.peak.Store(max(f.peak.Load(), n))
-		mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-		name, _ := url.PathUnescape(rest[2])
-		created, ok := f.created[name]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Tag Not Found"}`)
-			return
-		}
-		tag := mk(name)
-		tag.Digest = "sha256:" + name
-		tag.CreatedAt = created
-		json.NewEncoder(w).Encode(tag)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func refineryRepos() []glRepo {
-	return []glRepo{
+func refineryRepos() []registrytest.GitLabRepo {
+	return []registrytest.GitLabRepo{
 		{ID: 3, Name: "worker", Path: "oil/refinery/worker", Location: "registry.example.com/oil/refinery/worker"},
 		{ID: 5, Name: "cache", Path: "oil/refinery/cache", Location: "registry.example.com/oil/refinery/cache"},
 		{ID: 7, Name: "", Path: "oil/refinery", Location: "registry.example.com/oil/refinery"},
@@ -191,7 +45,7 @@ func TestGitLabTags(t *testing.T) {
 		project    string // GITLAB_PROJECT
 		fakeKey    string // the project as the fake expects it
 		repository string
-		repos      []glRepo
+		repos      []registrytest.GitLabRepo
 		tags       map[int64][]string
 		created    map[string]string
 		status     int
@@ -210,6 +64,8 @@ func TestGitLabTags(t *testing.T) {
 				{Name: "latest", Created: utc("2026-11-25T09:00:00Z"), Digest: "sha256:latest"},
 				{Name: "0.10.10", Created: utc("2026-11-21T10:00:00.123Z"), Digest: "sha256:0.10.10"},
 				{Name: "0.9.0", Created: utc("2026-11-20T07:00:00Z"), Digest: "sha256:0.9.0"},
+				// Its details failed: listed all the same, last.
+				{Name: "gone", Digest: "sha256:gone"},
 			},
 		},
 		{
@@ -269,8 +125,8 @@ func TestGitLabTags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := &fakeGitLab{project: tc.fakeKey, repos: tc.repos, tags: tc.tags, created: created, status: tc.status, body: tc.body}
-			srv := fake.start(t)
+			fake := &registrytest.GitLab{Token: gitlabToken, Project: tc.fakeKey, Repos: tc.repos, Tags: tc.tags, Created: created, Status: tc.status, Body: tc.body}
+			srv := fake.Start(t)
 			token := tc.token
 			if token == "" {
 				token = gitlabToken
@@ -280,79 +136,178 @@ func TestGitLabTags(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := g.Tags(t.Context())
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				if strings.Contains(err.Error(), token) {
-					t.Errorf("error reveals the token: %q", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, token)
 		})
 	}
 }
 
-func TestGitLabTagsBoundedConcurrency(t *testing.T) {
-	var names []string
-	created := map[string]string{}
-	for i := range 40 {
-		n := fmt.Sprintf("0.%d.0", i)
-		names = append(names, n)
-		created[n] = time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)
+// manyTags returns n tag names and their createdAt, one minute apart.
+func manyTags(n int) ([]string, map[string]string) {
+	names := make([]string, n)
+	created := make(map[string]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("1.%d.0", i)
+		created[names[i]] = time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)
 	}
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-	srv := fake.start(t)
+	return names, created
+}
+
+// TestGitLabTagsPages checks that every page is read, 20 tags a request
+// (asking GitLab for more would skip tags), and that the repository is
+// looked up once, not on every listing.
+func TestGitLabTagsPages(t *testing.T) {
+	names, created := manyTags(45)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(t)
 	g, err := NewGitLab(GitLabConfig{URL: srv.URL + "/api/v4", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := g.Tags(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	for i := range 2 {
+		got, err := g.Tags(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 45 || got[0].Name != "1.44.0" || got[44].Name != "1.0.0" || got[0].Digest != "sha256:1.44.0" {
+			t.Fatalf("listing %d: %d tags from %+v to %+v, want 45 from 1.44.0 to 1.0.0", i+1, len(got), got[0], got[len(got)-1])
+		}
 	}
-	if len(got) != 40 || got[0].Name != "0.39.0" || got[39].Name != "0.0.0" {
-		t.Errorf("got %d tags from %q to %q, want 40 from 0.39.0 to 0.0.0", len(got), got[0].Name, got[len(got)-1].Name)
+	if n := fake.GraphQL.Load(); n != 6 {
+		t.Errorf("%d GraphQL requests for two listings of 45 tags, want 6 (3 pages of 20 each)", n)
 	}
-	if fake.details.Load() != 40 {
-		t.Errorf("%d detail requests, want 40", fake.details.Load())
+	if n := fake.REST.Load(); n != 2 {
+		t.Errorf("%d REST requests, want 2 (the repository list, two per page, once)", n)
 	}
-	if p := fake.peak.Load(); p > concurrency || p < 2 {
-		t.Errorf("peak of %d detail requests at once, want 2..%d", p, concurrency)
+	if n := fake.MaxFirst.Load(); n > registrytest.GitLabTagsPage {
+		t.Errorf("asked for first: %d tags, more than GitLab's page of %d", n, registrytest.GitLabTagsPage)
 	}
 }
 
-// TestGitLabTagsUsesListedDetails checks that no detail request is made when
-// the tag list already carries digest and created_at.
-func TestGitLabTagsUsesListedDetails(t *testing.T) {
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), inList: true,
-		tags:    map[int64][]string{7: {"0.10.5", "0.10.10", "0.9.0"}},
-		created: map[string]string{"0.10.5": "2026-11-01T00:00:00Z", "0.10.10": "2026-11-03T00:00:00Z", "0.9.0": "2026-11-02T00:00:00Z"}}
-	srv := fake.start(t)
-	g, err := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+func TestGitLabTagsFailures(t *testing.T) {
+	names, created := manyTags(3)
+	t.Run("registry behind GitLab unreachable", func(t *testing.T) {
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created, Down: true}
+		srv := fake.Start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, `list tags of registry repository "oil/refinery" of GitLab project "oil/refinery": GitLab answered: Can't connect to the Container Registry.`)
+	})
+	t.Run("token revoked after the repository was found", func(t *testing.T) {
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+		srv := fake.Start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		if _, err := g.Tags(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		fake.Token = "glpat-another-one"
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, "GITLAB_TOKEN was refused", "401", "Invalid token")
+	})
+	t.Run("repository deleted, then pushed again", func(t *testing.T) {
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names, 9: names[:1]}, Created: created}
+		srv := fake.Start(t)
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
+		if _, err := g.Tags(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		fake.Repos = refineryRepos()[:2]
+		_, err := g.Tags(t.Context())
+		wantErr(t, err, "GitLab no longer knows the repository (deleted?)")
+		fake.Repos = append(refineryRepos()[:2], registrytest.GitLabRepo{ID: 9, Path: "oil/refinery", Location: "registry.example.com/oil/refinery"})
+		got, err := g.Tags(t.Context())
+		if err != nil || len(got) != 1 {
+			t.Fatalf("after the push: %v, %v; want the one tag of the new repository", got, err)
+		}
+	})
+	t.Run("details of some tags fail", func(t *testing.T) {
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: {"0.2.0", "broken", "0.1.0"}},
+			Created: map[string]string{"0.1.0": "2026-11-01T00:00:00Z", "0.2.0": "2026-11-02T00:00:00+03:00"}}
+		srv := fake.Start(t)
+		var logs proctest.SyncBuffer
+		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery",
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		for range 2 {
+			got, err := g.Tags(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"0.2.0", "0.1.0", "broken"}, tagNames(got)); diff != "" {
+				t.Errorf("Tags (-want +got):\n%s", diff)
+			}
+		}
+		if n := strings.Count(logs.String(), "tags listed without build time"); n != 1 {
+			t.Errorf("logged %d times, want once for the same failing tag:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), `"examples":"broken"`) || strings.Contains(logs.String(), gitlabToken) {
+			t.Errorf("log does not name the tag, or reveals the token:\n%s", logs.String())
+		}
+		if n := g.DetailFailures(); n != 2 {
+			t.Errorf("DetailFailures = %d, want 2 (one tag, two listings)", n)
+		}
+	})
+}
+
+// TestGitLabTagsHungGitLab checks that a GitLab that accepts the request and
+// never answers gives an error naming it once the request timeout is over.
+func TestGitLabTagsHungGitLab(t *testing.T) {
+	names, created := manyTags(3)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created, Hang: make(chan struct{})}
+	srv := fake.Start(t)
+	g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	_, err := g.Tags(t.Context())
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Tags took %s against a hung GitLab with a 300ms request timeout", took)
+	}
+	wantErr(t, err, "GitLab at "+srv.URL+" did not answer within 300ms")
+}
+
+// BenchmarkGitLabListing measures the GitLab requests of a /showcontainers
+// with 3,000 tags: cold (a new bot) and warm (within REGISTRY_CACHE_TTL).
+// Rerun: go test -run '^$' -bench GitLabListing -benchtime 5x ./internal/registry/
+func BenchmarkGitLabListing(b *testing.B) {
+	names, created := manyTags(3000)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(b)
+	cfg := GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute}
+	b.Run("cold", func(b *testing.B) {
+		before := fake.REST.Load() + fake.GraphQL.Load()
+		for b.Loop() {
+			g, _ := NewGitLab(cfg)
+			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
+				b.Fatalf("%d tags, %v", len(tags), err)
+			}
+		}
+		b.ReportMetric(float64(fake.REST.Load()+fake.GraphQL.Load()-before)/float64(b.N), "requests/listing")
+	})
+	b.Run("warm", func(b *testing.B) {
+		g, _ := NewGitLab(cfg)
+		if _, err := g.Tags(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		before := fake.REST.Load() + fake.GraphQL.Load()
+		for b.Loop() {
+			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
+				b.Fatalf("%d tags, %v", len(tags), err)
+			}
+		}
+		b.ReportMetric(float64(fake.REST.Load()+fake.GraphQL.Load()-before)/float64(b.N), "requests/listing")
+	})
+}
+
+// TestGitLabRelativeURLRoot checks that GraphQL is asked next to /api/v4 of
+// a GitLab installed under a path (https://example.com/gitlab).
+func TestGitLabRelativeURLRoot(t *testing.T) {
+	names, created := manyTags(3)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(t)
+	root := httptest.NewServer(http.StripPrefix("/gitlab", srv.Config.Handler))
+	t.Cleanup(root.Close)
+	g, err := NewGitLab(GitLabConfig{URL: root.URL + "/gitlab", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := g.Tags(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]string{"0.10.10", "0.9.0", "0.10.5"}, names(got)); diff != "" {
-		t.Errorf("Tags order (-want +got):\n%s", diff)
-	}
-	if n := fake.details.Load(); n != 0 {
-		t.Errorf("%d detail requests, want 0", n)
+	if got, err := g.Tags(t.Context()); err != nil || len(got) != 3 || fake.GraphQL.Load() != 1 {
+		t.Fatalf("Tags = %v, %v after %d GraphQL requests; want 3 tags from 1", got, err, fake.GraphQL.Load())
 	}
 }

@@ -2,19 +2,25 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
 )
@@ -25,8 +31,14 @@ type OCIConfig struct {
 	Username string // REGISTRY_USERNAME; empty: anonymous
 	Password string // REGISTRY_PASSWORD
 	Insecure bool   // REGISTRY_INSECURE: plain HTTP instead of HTTPS
-	// HTTPClient is optional; the default gives up on a request after a minute.
-	HTTPClient *http.Client
+	// CacheTTL is how long a listing is reused (REGISTRY_CACHE_TTL); 0: not
+	// at all, but concurrent calls still share one listing.
+	CacheTTL time.Duration
+	// Timeout bounds each request; 0: DefaultRequestTimeout.
+	Timeout time.Duration
+	// Transport is optional; the default is http.DefaultTransport's.
+	Transport http.RoundTripper
+	Logger    *slog.Logger // optional; slog.Default()
 }
 
 // Validate checks each setting and names the variable at fault.
@@ -43,7 +55,7 @@ func (c OCIConfig) Validate() error {
 	if strings.Contains(c.Username, ":") {
 		return fmt.Errorf("REGISTRY_USERNAME must not contain a colon, got %q", c.Username)
 	}
-	return nil
+	return ValidateCacheTTL(c.CacheTTL)
 }
 
 var (
@@ -89,262 +101,271 @@ func parseImage(s string) (host, name string, err error) {
 }
 
 // OCI lists tags through the OCI distribution API (Docker Registry HTTP API
-// v2). It is safe for concurrent use.
+// v2) with go-containerregistry: tags/list with its Link pages, a HEAD per
+// tag for its digest, and, once per digest, the manifest and the image
+// config (content-addressed, so never read again). It is safe for
+// concurrent use.
 type OCI struct {
-	hc       *http.Client
-	base     string // scheme://host
-	name     string // repository name
+	repo     name.Repository
+	puller   *remote.Puller
 	image    string // REGISTRY_IMAGE as configured, for messages
 	user     string
 	pass     string
-	insecure bool
+	cache    listingCache
+	failures detailFailures
 
-	fetchMu sync.Mutex // one token fetch at a time
-	mu      sync.Mutex // guards token and created
-	token   string
-	created map[string]time.Time // manifest digest -> build time; digests are immutable
+	mu      sync.Mutex
+	created map[string]time.Time // manifest digest -> build time
 }
+
+// maxCachedDigests bounds the digest cache; past it, it starts afresh.
+const maxCachedDigests = 50000
 
 // NewOCI validates cfg and returns an OCI source. It makes no request.
 func NewOCI(cfg OCIConfig) (*OCI, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	host, name, _ := parseImage(cfg.Image)
-	scheme := "https"
+	host, path, _ := parseImage(cfg.Image)
+	var opts []name.Option
 	if cfg.Insecure {
-		scheme = "http"
+		opts = append(opts, name.Insecure)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: time.Minute}
+	repo, err := name.NewRepository(host+"/"+path, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("REGISTRY_IMAGE %q: %w", cfg.Image, err)
 	}
-	return &OCI{
-		hc: hc, base: scheme + "://" + host, name: name, image: cfg.Image,
-		user: cfg.Username, pass: cfg.Password, insecure: cfg.Insecure,
-		created: make(map[string]time.Time),
-	}, nil
+	auth := authn.Anonymous
+	if cfg.Username != "" {
+		auth = &authn.Basic{Username: cfg.Username, Password: cfg.Password}
+	}
+	timeout := cmp.Or(cfg.Timeout, DefaultRequestTimeout)
+	g := &guard{inner: cmp.Or(cfg.Transport, http.DefaultTransport), insecure: cfg.Insecure, timeout: timeout}
+	puller, err := remote.NewPuller(remote.WithAuth(auth), remote.WithTransport(g),
+		// No retries of its own: a command has a deadline, and the next
+		// command lists again.
+		remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes(),
+		remote.WithUserAgent("derrick-bot"))
+	if err != nil {
+		return nil, fmt.Errorf("registry client for %s: %w", cfg.Image, err)
+	}
+	o := &OCI{
+		repo: repo, puller: puller, image: cfg.Image, user: cfg.Username, pass: cfg.Password,
+		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "registry of " + cfg.Image},
+		created:  make(map[string]time.Time),
+	}
+	o.cache = listingCache{ttl: cfg.CacheTTL, what: "registry of " + cfg.Image, fetch: o.list, now: time.Now}
+	return o, nil
 }
 
-// Media types of manifests this source reads.
-const (
-	mediaOCIIndex      = "application/vnd.oci.image.index.v1+json"
-	mediaOCIManifest   = "application/vnd.oci.image.manifest.v1+json"
-	mediaDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaDockerV2      = "application/vnd.docker.distribution.manifest.v2+json"
-	maxManifestBytes   = 4 << 20
-	maxTagListBytes    = 16 << 20
-	maxConfigBlobBytes = 8 << 20
-	maxTagPages        = 10000
-)
-
-var manifestAccept = strings.Join([]string{mediaOCIIndex, mediaOCIManifest, mediaDockerList, mediaDockerV2}, ", ")
-
 // Tags lists every tag with its build time (from the image config's created
-// field) and manifest digest, newest first.
+// field) and manifest digest, newest first. A listing is reused for
+// CacheTTL; concurrent calls share one listing.
 func (o *OCI) Tags(ctx context.Context) ([]Tag, error) {
-	names, err := o.listTags(ctx)
+	return o.cache.get(ctx)
+}
+
+// Refresh lists anew unless the cached listing is only seconds old.
+func (o *OCI) Refresh(ctx context.Context) ([]Tag, error) {
+	return o.cache.refresh(ctx)
+}
+
+// DetailFailures counts the tags listed without details since the start.
+func (o *OCI) DetailFailures() int64 { return o.failures.count.Load() }
+
+func (o *OCI) list(ctx context.Context) ([]Tag, error) {
+	names, err := o.listNames(ctx)
 	if err != nil {
-		return nil, err
+		return nil, o.explain("list tags of "+o.image, err)
 	}
+	o.mu.Lock()
+	cold := len(o.created) == 0
+	o.mu.Unlock()
 	tags := make([]Tag, len(names))
 	found := make([]bool, len(names))
+	errs := make([]error, len(names))
 	err = forEach(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
-		t, ok, err := o.describe(ctx, names[i])
-		tags[i], found[i] = t, ok
-		return err
+		t, ok, err := o.describe(ctx, names[i], cold)
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		tags[i], found[i], errs[i] = t, ok || err != nil, err
+		if err != nil {
+			tags[i].Name = names[i]
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Tag, 0, len(tags))
+	failed := make(map[string]error)
 	for i, t := range tags {
 		if found[i] {
 			out = append(out, t)
 		}
+		if errs[i] != nil {
+			failed[t.Name] = errs[i]
+		}
 	}
+	if len(failed) > 0 && len(failed) == len(out) {
+		// Not one tag could be read: the registry is failing, not a tag.
+		return nil, errs[slices.IndexFunc(errs, func(e error) bool { return e != nil })]
+	}
+	o.failures.report(failed)
 	SortNewestFirst(out)
 	return out, nil
 }
 
-// listTags follows the Link rel="next" pages of /v2/<name>/tags/list.
-func (o *OCI) listTags(ctx context.Context) ([]string, error) {
-	what := "list tags of " + o.image
-	next := o.base + "/v2/" + o.name + "/tags/list?n=100"
+var errColdStart = errors.New("no digest known yet")
+
+// maxTagPages stops a registry whose Link headers loop.
+const maxTagPages = 10000
+
+// listNames follows the tags/list pages, dropping repeated names.
+func (o *OCI) listNames(ctx context.Context) ([]string, error) {
+	lister, err := o.puller.Lister(ctx, o.repo)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	seen := make(map[string]bool)
-	for pages := 0; next != ""; pages++ {
+	for pages := 0; lister.HasNext(); pages++ {
 		if pages == maxTagPages {
-			return nil, fmt.Errorf("%s: more than %d pages: the registry's Link headers loop", what, maxTagPages)
+			return nil, fmt.Errorf("more than %d pages: the registry's Link headers loop", maxTagPages)
 		}
-		resp, err := o.get(ctx, next, "application/json")
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		body, err := o.readOK(resp, what, maxTagListBytes)
+		page, err := lister.Next(ctx)
 		if err != nil {
 			return nil, err
 		}
-		var page struct {
-			Tags []string `json:"tags"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, fmt.Errorf("%s: decode %s: %w", what, resp.Request.URL.Redacted(), err)
-		}
-		for _, t := range page.Tags {
-			if !seen[t] {
-				seen[t] = true
-				names = append(names, t)
+		for _, n := range page.Tags {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
 			}
-		}
-		next, err = o.nextLink(resp)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	return names, nil
 }
 
-// nextLink returns the absolute URL of the Link rel="next" header, "" if none.
-// It refuses a link to another registry: credentials go only to this one.
-func (o *OCI) nextLink(resp *http.Response) (string, error) {
-	for _, v := range resp.Header.Values("Link") {
-		for part := range strings.SplitSeq(v, ",") {
-			part = strings.TrimSpace(part)
-			end := strings.Index(part, ">")
-			if !strings.HasPrefix(part, "<") || end < 0 {
-				continue
-			}
-			isNext := false
-			for p := range strings.SplitSeq(part[end+1:], ";") {
-				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(strings.TrimSpace(k), "rel") &&
-					strings.Contains(" "+strings.Trim(strings.TrimSpace(val), `"`)+" ", " next ") {
-					isNext = true
-				}
-			}
-			if !isNext {
-				continue
-			}
-			u, err := resp.Request.URL.Parse(part[1:end])
-			if err != nil {
-				return "", fmt.Errorf("bad Link header %q: %w", v, err)
-			}
-			if u.Scheme+"://"+u.Host != o.base {
-				return "", fmt.Errorf("Link header points to another registry (%s); refusing to follow it", u.Redacted())
-			}
-			return u.String(), nil
+// describe finds the tag's digest (a HEAD; when cold, with no digest known
+// yet, the manifest is needed anyway and read at once) and its build time. ok is false when the
+// tag vanished since it was listed. On an error t may still hold the digest.
+func (o *OCI) describe(ctx context.Context, tag string, cold bool) (t Tag, ok bool, err error) {
+	ref := o.repo.Tag(tag)
+	what := "get manifest of " + o.image + ":" + tag
+	t.Name = tag
+	var desc *remote.Descriptor
+	err = errColdStart
+	if !cold {
+		var head *v1.Descriptor
+		if head, err = o.puller.Head(ctx, ref); err == nil {
+			t.Digest = head.Digest.String()
 		}
-	}
-	return "", nil
-}
-
-// describe reads the tag's manifest and its image config. ok is false when
-// the tag vanished since it was listed.
-func (o *OCI) describe(ctx context.Context, tag string) (t Tag, ok bool, err error) {
-	ref := o.image + ":" + tag
-	body, digest, err := o.manifest(ctx, tag, ref)
-	if se := (*statusError)(nil); errors.As(err, &se) && se.status == http.StatusNotFound {
-		return Tag{}, false, nil
 	}
 	if err != nil {
-		return Tag{}, false, err
-	}
-	t = Tag{Name: tag, Digest: digest}
-	o.mu.Lock()
-	created, cached := o.created[digest]
-	o.mu.Unlock()
-	if !cached {
-		if created, err = o.buildTime(ctx, body, ref, 0); err != nil {
-			return Tag{}, false, err
+		if isStatus(err, http.StatusNotFound) {
+			return Tag{}, false, nil
 		}
-		o.mu.Lock()
-		o.created[digest] = created
-		o.mu.Unlock()
+		if ctx.Err() != nil {
+			return t, false, o.explain(what, err)
+		}
+		// Cold, or no usable HEAD (some registries omit the digest): read the manifest.
+		if desc, err = o.puller.Get(ctx, ref); err != nil {
+			if isStatus(err, http.StatusNotFound) {
+				return Tag{}, false, nil
+			}
+			return t, false, o.explain(what, err)
+		}
+		t.Digest = desc.Digest.String()
 	}
-	t.Created = created
+	if t.Created, err = o.buildTime(ctx, t.Digest, desc, 0); err != nil {
+		return t, false, o.explain(what, err)
+	}
 	return t, true, nil
 }
 
-var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
-
-// manifest fetches a manifest by tag or digest and returns it with its digest.
-func (o *OCI) manifest(ctx context.Context, reference, what string) ([]byte, string, error) {
-	what = "get manifest of " + what
-	resp, err := o.get(ctx, o.base+"/v2/"+o.name+"/manifests/"+url.PathEscape(reference), manifestAccept)
+// buildTime returns the created time of the image a manifest describes, by
+// digest, from the cache or by reading the manifest (desc when already read)
+// and its config: for an index or manifest list that of its linux/amd64
+// image (else the first). An image without a usable created time gives the
+// zero time.
+func (o *OCI) buildTime(ctx context.Context, digest string, desc *remote.Descriptor, depth int) (time.Time, error) {
+	o.mu.Lock()
+	created, cached := o.created[digest]
+	o.mu.Unlock()
+	if cached {
+		return created, nil
+	}
+	if desc == nil {
+		var err error
+		if desc, err = o.puller.Get(ctx, o.repo.Digest(digest)); err != nil {
+			return time.Time{}, err
+		}
+	}
+	created, err := o.readBuildTime(ctx, desc, depth)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", what, err)
+		return time.Time{}, err
 	}
-	body, err := o.readOK(resp, what, maxManifestBytes)
-	if err != nil {
-		return nil, "", err
+	o.mu.Lock()
+	if len(o.created) >= maxCachedDigests {
+		o.created = make(map[string]time.Time)
 	}
-	digest := resp.Header.Get("Docker-Content-Digest")
-	if !digestRE.MatchString(digest) {
-		sum := sha256.Sum256(body)
-		digest = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return body, digest, nil
+	o.created[digest] = created
+	o.mu.Unlock()
+	return created, nil
 }
 
-type descriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Platform  *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	} `json:"platform"`
-}
-
-type manifestDoc struct {
-	MediaType string       `json:"mediaType"`
-	Config    *descriptor  `json:"config"`
-	Manifests []descriptor `json:"manifests"`
-	History   []struct {
-		V1Compatibility string `json:"v1Compatibility"`
-	} `json:"history"` // Docker schema 1
-}
-
-// buildTime returns the created time of the image a manifest describes: for
-// an index or manifest list that of its linux/amd64 image (else the first).
-// An image without a usable created time gives the zero time.
-func (o *OCI) buildTime(ctx context.Context, body []byte, what string, depth int) (time.Time, error) {
-	var m manifestDoc
-	if err := json.Unmarshal(body, &m); err != nil {
-		return time.Time{}, fmt.Errorf("decode manifest of %s: %w", what, err)
-	}
-	switch {
-	case len(m.Manifests) > 0:
+func (o *OCI) readBuildTime(ctx context.Context, desc *remote.Descriptor, depth int) (time.Time, error) {
+	switch mt := desc.MediaType; {
+	case mt.IsIndex():
 		if depth > 2 {
 			return time.Time{}, nil
 		}
-		d := pickPlatform(m.Manifests)
-		child, _, err := o.manifest(ctx, d.Digest, what+"@"+d.Digest)
+		idx, err := desc.ImageIndex()
 		if err != nil {
 			return time.Time{}, err
 		}
-		return o.buildTime(ctx, child, what, depth+1)
-	case m.Config != nil && m.Config.Digest != "":
-		if mt := m.Config.MediaType; mt != "" && !strings.HasSuffix(mt, "json") {
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("decode index: %w", err)
+		}
+		if len(im.Manifests) == 0 {
+			return time.Time{}, nil
+		}
+		return o.buildTime(ctx, pickPlatform(im.Manifests).Digest.String(), nil, depth+1)
+	case mt.IsSchema1():
+		var m struct {
+			History []struct {
+				V1Compatibility string `json:"v1Compatibility"`
+			} `json:"history"`
+		}
+		if json.Unmarshal(desc.Manifest, &m) != nil || len(m.History) == 0 {
+			return time.Time{}, nil
+		}
+		return createdField([]byte(m.History[0].V1Compatibility)), nil
+	case mt.IsImage():
+		img, err := desc.Image()
+		if err != nil {
+			return time.Time{}, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("decode manifest: %w", err)
+		}
+		if cmt := string(m.Config.MediaType); cmt != "" && !strings.HasSuffix(cmt, "json") {
 			return time.Time{}, nil // an artifact, not an image
 		}
-		bwhat := fmt.Sprintf("get config blob %s of %s", m.Config.Digest, what)
-		resp, err := o.get(ctx, o.base+"/v2/"+o.name+"/blobs/"+url.PathEscape(m.Config.Digest), "")
+		raw, err := img.RawConfigFile()
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %w", bwhat, err)
+			return time.Time{}, fmt.Errorf("get config blob %s: %w", m.Config.Digest, err)
 		}
-		blob, err := o.readOK(resp, bwhat, maxConfigBlobBytes)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return createdField(blob), nil
-	case len(m.History) > 0:
-		return createdField([]byte(m.History[0].V1Compatibility)), nil
+		return createdField(raw), nil
 	}
 	return time.Time{}, nil
 }
 
-func pickPlatform(ds []descriptor) descriptor {
+func pickPlatform(ds []v1.Descriptor) v1.Descriptor {
 	for _, d := range ds {
 		if p := d.Platform; p != nil && p.OS == "linux" && p.Architecture == "amd64" {
 			return d
@@ -374,226 +395,39 @@ func createdField(b []byte) time.Time {
 	return t.UTC()
 }
 
-// get sends an authenticated GET: Bearer once a token is held, else Basic
-// when a username is set. A Bearer challenge fetches a token and retries once.
-func (o *OCI) get(ctx context.Context, u, accept string) (*http.Response, error) {
-	for retried := false; ; retried = true {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		o.mu.Lock()
-		token := o.token
-		o.mu.Unlock()
-		switch {
-		case token != "":
-			req.Header.Set("Authorization", "Bearer "+token)
-		case o.user != "":
-			req.SetBasicAuth(o.user, o.pass)
-		}
-		resp, err := o.hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusUnauthorized || retried {
-			return resp, nil
-		}
-		ch, ok := bearerChallenge(resp.Header.Values("WWW-Authenticate"))
-		if !ok {
-			return resp, nil
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if err := o.refreshToken(ctx, ch, token); err != nil {
-			return nil, err
-		}
-	}
+func isStatus(err error, status int) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == status
 }
 
-// refreshToken replaces stale with a new token unless another request did
-// so meanwhile.
-func (o *OCI) refreshToken(ctx context.Context, ch map[string]string, stale string) error {
-	o.fetchMu.Lock()
-	defer o.fetchMu.Unlock()
-	o.mu.Lock()
-	cur := o.token
-	o.mu.Unlock()
-	if cur != "" && cur != stale {
-		return nil
-	}
-	tok, err := o.fetchToken(ctx, ch)
-	if err != nil {
-		return err
-	}
-	o.mu.Lock()
-	o.token = tok
-	o.mu.Unlock()
-	return nil
-}
-
-// fetchToken asks the challenge's realm for a pull token.
-func (o *OCI) fetchToken(ctx context.Context, ch map[string]string) (string, error) {
-	realm, err := url.Parse(ch["realm"])
-	if err != nil || (realm.Scheme != "https" && realm.Scheme != "http") || realm.Host == "" {
-		return "", fmt.Errorf("registry of %s sent a Bearer challenge without a usable realm (%q)", o.image, ch["realm"])
-	}
-	what := fmt.Sprintf("get a pull token for %s from %s", o.image, realm.Redacted())
-	if realm.Scheme == "http" && o.user != "" && !o.insecure {
-		return "", fmt.Errorf("%s: the token service is plain HTTP; refusing to send REGISTRY_PASSWORD (set REGISTRY_INSECURE=true to allow)", what)
-	}
-	q := realm.Query()
-	if s := ch["service"]; s != "" {
-		q.Set("service", s)
-	}
-	scope := ch["scope"]
-	if scope == "" {
-		scope = "repository:" + o.name + ":pull"
-	}
-	q.Set("scope", scope)
-	realm.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	if o.user != "" {
-		req.SetBasicAuth(o.user, o.pass)
-	}
-	resp, err := o.hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	body, err := o.read(resp, "token service", what, 1<<20)
-	if err != nil {
-		return "", err
-	}
-	var tr struct {
-		Token       string `json:"token"`
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(body, &tr); err != nil {
-		return "", fmt.Errorf("%s: decode the token response: %w", what, err)
-	}
-	if tr.Token != "" {
-		return tr.Token, nil
-	}
-	if tr.AccessToken != "" {
-		return tr.AccessToken, nil
-	}
-	return "", fmt.Errorf("%s: the response has neither token nor access_token", what)
-}
-
-// bearerChallenge returns the parameters of a Bearer challenge, if any.
-func bearerChallenge(values []string) (map[string]string, bool) {
-	for _, v := range values {
-		for _, ch := range parseChallenges(v) {
-			if ch.scheme == "bearer" {
-				return ch.params, true
-			}
+// explain turns a registry or token service error into one that says what
+// failed and, where that is known, what to fix; secrets are masked.
+func (o *OCI) explain(what string, err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		msg := err.Error()
+		if strings.Contains(msg, "pagination URL") {
+			msg = "the registry's Link header points to another host or scheme; refusing to follow it (credentials go only to the registry): " + msg
 		}
+		return fmt.Errorf("%s: %s", what, o.mask(msg))
 	}
-	return nil, false
-}
-
-type challenge struct {
-	scheme string // lower case
-	params map[string]string
-}
-
-// parseChallenges parses a WWW-Authenticate value (RFC 9110 section 11.6.1):
-// schemes followed by comma-separated name=value or name="quoted value".
-func parseChallenges(s string) []challenge {
-	var out []challenge
-	skip := func(set string) {
-		for s != "" && strings.ContainsRune(set, rune(s[0])) {
-			s = s[1:]
-		}
+	server := "registry"
+	if r := te.Request; r != nil && (r.URL.Host != o.repo.RegistryStr() || !strings.HasPrefix(r.URL.Path, "/v2/")) {
+		server = "token service"
+		realm := *r.URL
+		realm.RawQuery = ""
+		what = fmt.Sprintf("get a pull token for %s from %s", o.image, realm.Redacted())
 	}
-	token := func() string {
-		i := strings.IndexAny(s, " \t,=\"")
-		if i < 0 {
-			i = len(s)
-		}
-		t := s[:i]
-		s = s[i:]
-		return t
+	var body []byte
+	if te.Request != nil {
+		body, _ = te.Request.Context().Value(errorBodyKey{}).([]byte)
 	}
-	for {
-		skip(" \t,")
-		if s == "" {
-			return out
-		}
-		name := token()
-		if name == "" { // stray character
-			s = s[1:]
-			continue
-		}
-		skip(" \t")
-		if s == "" || s[0] != '=' || len(out) == 0 {
-			if s != "" && s[0] == '=' { // a parameter before any scheme
-				s = s[1:]
-				continue
-			}
-			out = append(out, challenge{scheme: strings.ToLower(name), params: map[string]string{}})
-			continue
-		}
-		s = s[1:]
-		skip(" \t")
-		var val string
-		if s != "" && s[0] == '"' {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				b.WriteByte(s[i])
-			}
-			val = b.String()
-			s = s[min(i+1, len(s)):]
-		} else {
-			val = token()
-		}
-		out[len(out)-1].params[strings.ToLower(name)] = val
-	}
-}
-
-// statusError is a registry answer other than 200 OK.
-type statusError struct {
-	status int
-	msg    string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-// readOK reads and closes the body of a 200 response, and turns any other
-// status into a statusError that says what to fix where that is known.
-func (o *OCI) readOK(resp *http.Response, what string, limit int64) ([]byte, error) {
-	return o.read(resp, "registry", what, limit)
-}
-
-// read is readOK for a server named in messages ("registry", "token service").
-func (o *OCI) read(resp *http.Response, server, what string, limit int64) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return nil, fmt.Errorf("%s: read the response: %w", what, err)
-		}
-		if int64(len(b)) > limit {
-			return nil, fmt.Errorf("%s: response larger than %d bytes", what, limit)
-		}
-		return b, nil
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
-	msg := fmt.Sprintf("%s: %s%s", what, resp.Status, o.errorDetail(b))
+	msg := fmt.Sprintf("%s: %d %s%s", what, te.StatusCode, http.StatusText(te.StatusCode), o.errorDetail(te, body))
 	who := "anonymous access"
 	if o.user != "" {
 		who = fmt.Sprintf("REGISTRY_USERNAME %q", o.user)
 	}
-	switch resp.StatusCode {
+	switch te.StatusCode {
 	case http.StatusUnauthorized:
 		if o.user == "" {
 			msg += ": the " + server + " requires credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD"
@@ -605,28 +439,28 @@ func (o *OCI) read(resp *http.Response, server, what string, limit int64) ([]byt
 	case http.StatusNotFound:
 		msg += ": check REGISTRY_IMAGE, or push an image first"
 	}
-	return nil, &statusError{status: resp.StatusCode, msg: msg}
+	return errors.New(msg)
 }
 
-// errorDetail summarises an error body ("" if empty), with any secret masked.
-func (o *OCI) errorDetail(b []byte) string {
-	var doc struct {
-		Errors []struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
-		Details string `json:"details"` // token services
-	}
+// errorDetail summarises an error answer ("" if empty), with any secret
+// masked: the registry's errors array, a token service's details, or a
+// short plain-text body.
+func (o *OCI) errorDetail(te *transport.Error, body []byte) string {
 	var parts []string
-	if json.Unmarshal(b, &doc) == nil {
-		for _, e := range doc.Errors {
-			parts = append(parts, strings.TrimSpace(e.Code+" "+e.Message))
+	for _, d := range te.Errors {
+		parts = append(parts, strings.TrimSpace(string(d.Code)+" "+d.Message))
+	}
+	if len(parts) == 0 {
+		var doc struct {
+			Details string `json:"details"` // token services
 		}
-		if doc.Details != "" {
-			parts = append(parts, doc.Details)
+		if json.Unmarshal(body, &doc) == nil {
+			if doc.Details != "" {
+				parts = append(parts, doc.Details)
+			}
+		} else if t := string(bytes.TrimSpace(body)); t != "" && !bytes.ContainsAny(body, "<\x00") {
+			parts = append(parts, strings.Join(strings.Fields(t), " "))
 		}
-	} else if t := string(bytes.TrimSpace(b)); t != "" && !bytes.ContainsAny(b, "<\x00") {
-		parts = append(parts, strings.Join(strings.Fields(t), " "))
 	}
 	s := strings.Join(parts, "; ")
 	if len(s) > 300 {
@@ -638,15 +472,84 @@ func (o *OCI) errorDetail(b []byte) string {
 	return " (" + o.mask(s) + ")"
 }
 
-// mask hides the password and the bearer token should a server echo them.
+// mask hides the password should a server echo it.
 func (o *OCI) mask(s string) string {
-	o.mu.Lock()
-	token := o.token
-	o.mu.Unlock()
-	for _, secret := range []string{o.pass, token} {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "***")
-		}
+	if len(o.pass) >= 4 {
+		s = strings.ReplaceAll(s, o.pass, "***")
 	}
 	return s
+}
+
+// guard is the transport under go-containerregistry's: it bounds each
+// request in time, refuses plain HTTP unless REGISTRY_INSECURE=true (also
+// to a token service, which would get REGISTRY_PASSWORD), and keeps the body
+// of an error answer for explain.
+type guard struct {
+	inner    http.RoundTripper
+	insecure bool
+	timeout  time.Duration
+}
+
+type errorBodyKey struct{}
+
+// requestError is a request guard refused or gave up on.
+type requestError struct {
+	msg     string
+	timeout bool
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// Timeout makes a request that ran out of time count as one.
+func (e *requestError) Timeout() bool { return e.timeout }
+
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.insecure {
+		return nil, &requestError{msg: fmt.Sprintf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
+			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)}
+	}
+	parent := req.Context()
+	ctx, cancel := context.WithTimeout(parent, g.timeout)
+	req = req.WithContext(ctx)
+	resp, err := g.inner.RoundTrip(req)
+	if err != nil {
+		cancel()
+		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &requestError{msg: fmt.Sprintf("%s did not answer within %s", req.URL.Host, g.timeout), timeout: true}
+		}
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		cancel()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.Request = resp.Request.WithContext(context.WithValue(resp.Request.Context(), errorBodyKey{}, b))
+		return resp, nil
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel, host: req.URL.Host, timeout: g.timeout, ctx: ctx}
+	return resp, nil
+}
+
+// cancelBody ends a request's timeout once its body is read and closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel  context.CancelFunc
+	ctx     context.Context
+	host    string
+	timeout time.Duration
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
+		err = &requestError{msg: fmt.Sprintf("%s did not finish sending an answer within %s", b.host, b.timeout), timeout: true}
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

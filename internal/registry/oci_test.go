@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +16,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"gitlab.com/derrick-kit/derrick/internal/proctest"
+)
+
+// Media types of the manifests the fake registry stores.
+const (
+	mediaOCIIndex    = "application/vnd.oci.image.index.v1+json"
+	mediaOCIManifest = "application/vnd.oci.image.manifest.v1+json"
+	mediaDockerList  = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaDockerV2    = "application/vnd.docker.distribution.manifest.v2+json"
 )
 
 const (
@@ -114,18 +126,27 @@ type fakeOCI struct {
 
 	tokenFetches *atomic.Int32 // set by start
 	blobGets     *atomic.Int32 // set by start
+	manifestGets *atomic.Int32 // GET of a manifest, set by start
+	heads        *atomic.Int32 // HEAD of a manifest, set by start
+	requests     *atomic.Int32 // every request, set by start
+	hang         chan struct{} // non-nil: repository requests wait until it is closed
+	brokenBlob   string        // the config blob of this tag answers 500
+	realm        string        // bearer: the token service's URL; "" = this server's /token
+	tls          bool          // serve HTTPS
 }
 
-func (f *fakeOCI) start(t *testing.T) *httptest.Server {
+func (f *fakeOCI) start(t testing.TB) *httptest.Server {
 	t.Helper()
-	f.tokenFetches, f.blobGets = new(atomic.Int32), new(atomic.Int32)
+	f.tokenFetches, f.blobGets, f.manifestGets, f.heads = new(atomic.Int32), new(atomic.Int32), new(atomic.Int32), new(atomic.Int32)
+	f.requests = new(atomic.Int32)
 	var srv *httptest.Server
 	notFound := func(w http.ResponseWriter, code, msg string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, msg)
 	}
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.requests.Add(1)
 		switch {
 		case r.URL.Path == "/token":
 			f.tokenFetches.Add(1)
@@ -162,13 +183,26 @@ func (f *fakeOCI) start(t *testing.T) *httptest.Server {
 			}
 		case "bearer":
 			if r.Header.Get("Authorization") != "Bearer "+ociToken {
-				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="fake-registry",scope="repository:oil/app:pull"`, srv.URL))
+				realm := cmp.Or(f.realm, srv.URL+"/token")
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s",service="fake-registry",scope="repository:oil/app:pull"`, realm))
 				w.WriteHeader(http.StatusUnauthorized)
 				fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
 				return
 			}
 		}
+		if r.URL.Path == "/v2/" { // the API version check
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, "{}")
+			return
+		}
 		rest, ok := strings.CutPrefix(r.URL.Path, "/v2/oil/app/")
+		if f.hang != nil {
+			select {
+			case <-f.hang:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if !ok {
 			notFound(w, "NAME_UNKNOWN", "repository name not known to registry")
 			return
@@ -203,6 +237,11 @@ func (f *fakeOCI) start(t *testing.T) *httptest.Server {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(map[string]any{"name": "oil/app", "tags": f.c.order[lo:hi]})
 		case strings.HasPrefix(rest, "manifests/"):
+			if r.Method == http.MethodHead {
+				f.heads.Add(1)
+			} else {
+				f.manifestGets.Add(1)
+			}
 			ref := strings.TrimPrefix(rest, "manifests/")
 			d := ref
 			if !strings.HasPrefix(ref, "sha256:") {
@@ -224,13 +263,23 @@ func (f *fakeOCI) start(t *testing.T) *httptest.Server {
 			w.Write(m.body)
 		case strings.HasPrefix(rest, "blobs/"):
 			f.blobGets.Add(1)
+			if f.brokenBlob != "" && strings.Contains(string(f.c.manifests[f.c.tags[f.brokenBlob]].body), strings.TrimPrefix(rest, "blobs/")) {
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(w, `{"errors":[{"code":"UNKNOWN","message":"blob storage hiccup"}]}`)
+				return
+			}
 			// Storage on another host name: credentials must not follow.
 			storage := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 			http.Redirect(w, r, storage+"/storage/"+strings.TrimPrefix(rest, "blobs/"), http.StatusTemporaryRedirect)
 		default:
 			notFound(w, "NAME_UNKNOWN", "repository name not known to registry")
 		}
-	}))
+	})
+	if f.tls {
+		srv = httptest.NewTLSServer(handler)
+	} else {
+		srv = httptest.NewServer(handler)
+	}
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -296,7 +345,7 @@ func TestOCITags(t *testing.T) {
 		{name: "repository not found", fake: fakeOCI{pageSize: 2}, image: "oil/other",
 			wantErr: []string{"/oil/other: 404 Not Found (NAME_UNKNOWN repository name not known to registry): check REGISTRY_IMAGE, or push an image first"}},
 		{name: "Link to another host", fake: fakeOCI{pageSize: 2, foreignLink: true},
-			wantErr: []string{"Link header points to another registry (http://evil.example/v2/oil/app/tags/list?last=0.10.10&n=2); refusing to follow it"}},
+			wantErr: []string{"the registry's Link header points to another host or scheme; refusing to follow it"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,29 +367,7 @@ func TestOCITags(t *testing.T) {
 			if n := fake.tokenFetches.Load(); n != tc.tokenGets {
 				t.Errorf("%d token fetches, want %d", n, tc.tokenGets)
 			}
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				for _, secret := range []string{tc.password, ociToken} {
-					if secret != "" && strings.Contains(err.Error(), secret) {
-						t.Errorf("error reveals a secret: %q", err)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, tc.password, ociToken)
 		})
 	}
 }
@@ -355,8 +382,9 @@ func without(tags []Tag, name string) []Tag {
 	return out
 }
 
-// TestOCITagsCachesBuildTimes checks that a second listing reads manifests
-// again (tags move) but not the config blobs of digests already seen.
+// TestOCITagsCachesBuildTimes checks that a second listing asks only for
+// each tag's digest (tags move), and reads no manifest or config blob of a
+// digest already seen: they are content-addressed.
 func TestOCITagsCachesBuildTimes(t *testing.T) {
 	c, want := sampleContent(t)
 	fake := &fakeOCI{c: c, pageSize: 100}
@@ -370,12 +398,17 @@ func TestOCITagsCachesBuildTimes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := gocmp.Diff(want, got); diff != "" {
 			t.Errorf("Tags call %d (-want +got):\n%s", i+1, diff)
 		}
+		if i == 0 {
+			fake.blobGets.Store(0)
+			fake.manifestGets.Store(0)
+			fake.heads.Store(0)
+		}
 	}
-	if n := fake.blobGets.Load(); n != int32(len(want)) {
-		t.Errorf("%d config blob reads over two listings, want %d (one per image)", n, len(want))
+	if b, m, h := fake.blobGets.Load(), fake.manifestGets.Load(), fake.heads.Load(); b != 0 || m != 0 || h != int32(len(want)) {
+		t.Errorf("second listing: %d config blob reads, %d manifest reads, %d HEADs; want 0, 0 and %d (one per tag)", b, m, h, len(want))
 	}
 	// A tag moved to another image is seen at once.
 	c.image("0.9.0", "2026-12-01T00:00:00Z", "amd64", false)
@@ -386,4 +419,132 @@ func TestOCITagsCachesBuildTimes(t *testing.T) {
 	if got[0].Name != "0.9.0" || got[0].Digest != c.tags["0.9.0"] {
 		t.Errorf("after moving 0.9.0, newest is %+v, want 0.9.0 at %s", got[0], c.tags["0.9.0"])
 	}
+}
+
+// TestOCITagsOneTagFails checks that a tag whose config cannot be read is
+// listed all the same, without build time and last, and logged once.
+func TestOCITagsOneTagFails(t *testing.T) {
+	c, want := sampleContent(t)
+	fake := &fakeOCI{c: c, pageSize: 100, brokenBlob: "0.10.5"}
+	srv := fake.start(t)
+	var logs proctest.SyncBuffer
+	o, err := NewOCI(OCIConfig{Image: strings.TrimPrefix(srv.URL, "http://") + "/oil/app", Insecure: true,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantNames []string
+	for _, tag := range want {
+		if tag.Name != "0.10.5" && !tag.Created.IsZero() {
+			wantNames = append(wantNames, tag.Name)
+		}
+	}
+	wantNames = append(wantNames, "0.10.5", "epoch", "nodate") // unknown times: versions first
+	for range 2 {
+		got, err := o.Tags(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := gocmp.Diff(wantNames, tagNames(got)); diff != "" {
+			t.Errorf("Tags (-want +got):\n%s", diff)
+		}
+	}
+	if n := strings.Count(logs.String(), "tags listed without build time"); n != 1 || !strings.Contains(logs.String(), "blob storage hiccup") {
+		t.Errorf("want one log line naming the failure, got:\n%s", logs.String())
+	}
+	if o.DetailFailures() != 2 {
+		t.Errorf("DetailFailures = %d, want 2", o.DetailFailures())
+	}
+}
+
+// TestOCITagsHungRegistry checks that a registry that accepts requests and
+// never answers gives an error naming it once the request timeout is over.
+func TestOCITagsHungRegistry(t *testing.T) {
+	c, _ := sampleContent(t)
+	fake := &fakeOCI{c: c, pageSize: 100, hang: make(chan struct{})}
+	srv := fake.start(t)
+	t.Cleanup(func() { close(fake.hang) })
+	host := strings.TrimPrefix(srv.URL, "http://")
+	o, err := NewOCI(OCIConfig{Image: host + "/oil/app", Insecure: true, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = o.Tags(t.Context())
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Tags took %s against a hung registry with a 300ms request timeout", took)
+	}
+	wantErr(t, err, "list tags of "+host+"/oil/app: ", host+" did not answer within 300ms")
+}
+
+// TestOCIRefusesPlainHTTP checks that without REGISTRY_INSECURE nothing
+// goes over plain HTTP: not to the registry, not REGISTRY_PASSWORD to a
+// token service.
+func TestOCIRefusesPlainHTTP(t *testing.T) {
+	c, _ := sampleContent(t)
+	t.Run("registry", func(t *testing.T) {
+		fake := &fakeOCI{c: c, pageSize: 100}
+		srv := fake.start(t)
+		o, _ := NewOCI(OCIConfig{Image: strings.TrimPrefix(srv.URL, "http://") + "/oil/app", Username: ociUser, Password: ociPassword})
+		_, err := o.Tags(t.Context())
+		wantErr(t, err, "refusing plain HTTP to 127.0.0.1:", "set REGISTRY_INSECURE=true")
+	})
+	t.Run("token service", func(t *testing.T) {
+		fake := &fakeOCI{c: c, pageSize: 100, auth: "bearer", tokenField: "token", realm: "http://127.0.0.1:1/token"}
+		fake.tls = true
+		srv := fake.start(t)
+		o, _ := NewOCI(OCIConfig{Image: strings.TrimPrefix(srv.URL, "https://") + "/oil/app", Username: ociUser, Password: ociPassword,
+			Transport: srv.Client().Transport})
+		_, err := o.Tags(t.Context())
+		wantErr(t, err, `realm scheme "http" not allowed for a secure registry`)
+		if fake.tokenFetches.Load() != 0 {
+			t.Error("the token service was asked")
+		}
+	})
+}
+
+// BenchmarkOCIListing measures the registry requests of a /showcontainers
+// with 3,000 tags: cold (a new bot), after REGISTRY_CACHE_TTL (digests
+// known) and warm (within it).
+// Rerun: go test -run '^$' -bench OCIListing -benchtime 3x ./internal/registry/
+func BenchmarkOCIListing(b *testing.B) {
+	c := newContent()
+	for i := range 3000 {
+		c.image(fmt.Sprintf("1.%d.0", i), time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339), "amd64", false)
+	}
+	fake := &fakeOCI{c: c, pageSize: 1000}
+	srv := fake.start(b)
+	cfg := OCIConfig{Image: strings.TrimPrefix(srv.URL, "http://") + "/oil/app", Insecure: true}
+	list := func(b *testing.B, o *OCI) {
+		if tags, err := o.Tags(b.Context()); err != nil || len(tags) != 3000 {
+			b.Fatalf("%d tags, %v", len(tags), err)
+		}
+	}
+	measure := func(b *testing.B, prepare func() *OCI) {
+		var total int32
+		for b.Loop() {
+			b.StopTimer()
+			o := prepare()
+			before := fake.requests.Load()
+			b.StartTimer()
+			list(b, o)
+			total += fake.requests.Load() - before
+		}
+		b.ReportMetric(float64(total)/float64(b.N), "requests/listing")
+	}
+	b.Run("cold", func(b *testing.B) {
+		measure(b, func() *OCI { o, _ := NewOCI(cfg); return o })
+	})
+	b.Run("digests known", func(b *testing.B) {
+		o, _ := NewOCI(cfg) // CacheTTL 0: every call lists
+		list(b, o)
+		measure(b, func() *OCI { return o })
+	})
+	b.Run("warm", func(b *testing.B) {
+		warm := cfg
+		warm.CacheTTL = time.Minute
+		o, _ := NewOCI(warm)
+		list(b, o)
+		measure(b, func() *OCI { return o })
+	})
 }

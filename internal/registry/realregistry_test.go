@@ -62,27 +62,54 @@ func TestOCIRealRegistry(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := o.Tags(ctx)
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("Tags succeeded with %v, want an error", got)
-				}
-				t.Logf("error: %v", err)
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\ndoes not contain %q", err, s)
-					}
-				}
-				if tc.password != "" && strings.Contains(err.Error(), tc.password) {
-					t.Errorf("error reveals the password: %q", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Tags: %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("Tags (-want +got):\n%s", diff)
-			}
+			checkTags(t, got, err, tc.want, tc.wantErr, tc.password)
 		})
 	}
+}
+
+// TestOCIRealRegistryTokenAuth lists a real docker-registry whose `auth:
+// token` sends clients to a token service for a signed JWT.
+func TestOCIRealRegistryTokenAuth(t *testing.T) {
+	reg := registrytest.StartTokenAuth(t)
+	base := time.Date(2026, 11, 26, 4, 0, 36, 0, time.UTC)
+	d1 := reg.Push(t, "oil/app", "0.1.0", base)
+	d2 := reg.Push(t, "oil/app", "0.2.0", base.Add(time.Hour))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	o, err := NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Username: reg.User, Password: reg.Password, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := reg.Token.Requests.Load()
+	got, err := o.Tags(ctx)
+	if err != nil {
+		t.Fatalf("Tags: %v", err)
+	}
+	want := []Tag{{Name: "0.2.0", Created: base.Add(time.Hour), Digest: d2}, {Name: "0.1.0", Created: base, Digest: d1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Tags (-want +got):\n%s", diff)
+	}
+	if n := reg.Token.Requests.Load() - before; n != 1 {
+		t.Errorf("%d token requests for one listing, want 1 (the token is reused)", n)
+	}
+
+	o, err = NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Username: reg.User, Password: "not-the-Password-1", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Tags(ctx)
+	wantErr(t, err, "get a pull token for "+reg.Host+"/oil/app from "+strings.TrimSuffix(reg.Token.URL, "/token"),
+		"401 Unauthorized (incorrect username or password): the token service rejected REGISTRY_USERNAME \"derrick\" and REGISTRY_PASSWORD: check them")
+	if strings.Contains(err.Error(), "not-the-Password-1") {
+		t.Errorf("error reveals the password: %v", err)
+	}
+
+	// Anonymous: the token service grants nothing, the registry refuses.
+	o, err = NewOCI(OCIConfig{Image: reg.Host + "/oil/app", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Tags(ctx)
+	wantErr(t, err, "list tags of "+reg.Host+"/oil/app: 401 Unauthorized", "the registry requires credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD")
 }

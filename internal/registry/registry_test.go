@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func names(tags []Tag) []string {
+func tagNames(tags []Tag) []string {
 	out := make([]string, len(tags))
 	for i, t := range tags {
 		out[i] = t.Name
@@ -71,7 +72,7 @@ func TestSortNewestFirst(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tags := append([]Tag(nil), tc.tags...)
 			SortNewestFirst(tags)
-			if diff := cmp.Diff(tc.want, names(tags)); diff != "" {
+			if diff := cmp.Diff(tc.want, tagNames(tags)); diff != "" {
 				t.Errorf("SortNewestFirst order (-want +got):\n%s", diff)
 			}
 		})
@@ -158,4 +159,47 @@ func FuzzCompareNames(f *testing.F) {
 			t.Fatalf("compareNames(%q, %q) = %d: distinct names must not tie", a, b, ab)
 		}
 	})
+}
+
+// checkTags compares what Tags returned with want or, when wantErr is set,
+// checks that the error holds each of its parts and none of the secrets.
+func checkTags(t *testing.T, got []Tag, err error, want []Tag, wantErr []string, secrets ...string) {
+	t.Helper()
+	if wantErr != nil {
+		if err == nil {
+			t.Fatalf("Tags succeeded with %v, want an error", got)
+		}
+		errHas(t, err, wantErr, secrets)
+		return
+	}
+	if err != nil {
+		t.Fatalf("Tags: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Tags (-want +got):\n%s", diff)
+	}
+}
+
+// wantErr checks that err holds each part and no secret of the tests.
+func wantErr(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", parts)
+	}
+	errHas(t, err, parts, []string{gitlabToken, ociPassword, ociToken})
+}
+
+func errHas(t *testing.T, err error, parts, secrets []string) {
+	t.Helper()
+	t.Logf("error: %v", err)
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q\ndoes not contain %q", err, p)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error reveals a secret: %q", err)
+		}
+	}
 }

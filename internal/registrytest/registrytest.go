@@ -31,10 +31,11 @@ const (
 	mediaOCILayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
 )
 
-// Registry is a running docker-registry with htpasswd auth.
+// Registry is a running docker-registry with htpasswd or token auth.
 type Registry struct {
 	Host           string // 127.0.0.1:PORT, plain HTTP
 	User, Password string
+	Token          *TokenServer // with StartTokenAuth
 }
 
 // RequireTools skips t when a program is absent, or fails it when CI=true.
@@ -47,17 +48,24 @@ func RequireTools(t testing.TB, names ...string) {
 // storage in a temp dir and htpasswd auth; it stops in t.Cleanup.
 func Start(t testing.TB) *Registry {
 	t.Helper()
+	return start(t, func(r *Registry, dir string) string {
+		out, err := exec.Command("htpasswd", "-Bbn", r.User, r.Password).Output()
+		if err != nil {
+			t.Fatalf("htpasswd: %v", err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("auth:\n  htpasswd:\n    realm: derrick-test\n    path: %s\n", htpasswd)
+	})
+}
+
+func start(t testing.TB, auth func(r *Registry, dir string) string) *Registry {
+	t.Helper()
 	RequireTools(t, "docker-registry", "skopeo", "htpasswd")
 	r := &Registry{User: "derrick", Password: "registry-secret-" + fmt.Sprint(time.Now().UnixNano()%100000)}
 	dir := t.TempDir()
-	out, err := exec.Command("htpasswd", "-Bbn", r.User, r.Password).Output()
-	if err != nil {
-		t.Fatalf("htpasswd: %v", err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,11 +83,7 @@ storage:
 http:
   addr: %s
   secret: derrick-test-secret
-auth:
-  htpasswd:
-    realm: derrick-test
-    path: %s
-`, filepath.Join(dir, "data"), r.Host, htpasswd)
+`, filepath.Join(dir, "data"), r.Host) + auth(r, dir)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

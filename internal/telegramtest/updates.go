@@ -18,6 +18,10 @@ type Incoming struct {
 	Text string
 	// Date is when the user sent it; zero means now. Set it in the past to test age limits.
 	Date time.Time
+	// ForwardFrom, when set, makes it a message From forwarded from this user: the update
+	// carries forward_origin {type "user", sender_user, date ForwardDate (zero: an hour ago)}.
+	ForwardFrom *User
+	ForwardDate time.Time
 }
 
 type update struct {
@@ -39,15 +43,11 @@ func (s *Server) Inject(in Incoming) Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.chatLocked(c.ID)
-	if c.Type != "" {
-		ch.info.Type = c.Type
-	}
-	if c.Title != "" {
-		ch.info.Title = c.Title
-	}
+	ch.describe(c)
 	if ch.info.Type == "private" {
 		ch.user = in.From
 	}
+	s.knowLocked(in.From)
 	m := s.appendLocked(Message{ChatID: c.ID, From: in.From, Date: in.Date, Text: in.Text, Plain: in.Text})
 	w := s.wireLocked(m)
 	if strings.HasPrefix(in.Text, "/") {
@@ -56,6 +56,14 @@ func (s *Server) Inject(in Incoming) Message {
 			cmd = cmd[:i]
 		}
 		w.Entities = []wireEntity{{Type: "bot_command", Offset: 0, Length: utf16Len(cmd)}}
+	}
+	if f := in.ForwardFrom; f != nil {
+		date := in.ForwardDate
+		if date.IsZero() {
+			date = time.Now().Add(-time.Hour)
+		}
+		w.ForwardOrigin = &wireOrigin{Type: "user", Date: date.Unix(),
+			SenderUser: &wireUser{ID: f.ID, FirstName: f.FirstName, Username: f.Username}}
 	}
 	s.lastUpd++
 	s.updates = append(s.updates, update{id: s.lastUpd, kind: "message", msg: w})
