@@ -36,7 +36,10 @@ func teamWorld(t *testing.T, botStatus, cache string, extraEnv ...string) *world
 		setMember(t, tg, newcomer, telegramtest.StatusMember)
 		setMember(t, tg, latecomer, telegramtest.StatusMember)
 		setMember(t, tg, viewer, telegramtest.StatusCreator)
-	}, append([]string{fmt.Sprintf("CHATOPS_GROUP_ID=%d", teamGroup), "CHATOPS_GROUP_CACHE=" + cache}, extraEnv...)...)
+	}, append([]string{fmt.Sprintf("CHATOPS_GROUP_ID=%d", teamGroup), "CHATOPS_GROUP_CACHE=" + cache,
+		// Users lose and regain access here, and each refusal is checked:
+		// not the once-per-10m stranger rule (TestStrangerFlood...).
+		"BOT_STRANGER_REPLY_EVERY=1ns"}, extraEnv...)...)
 }
 
 func setMember(t testing.TB, tg *telegramtest.Server, user int64, status string) {

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"gitlab.com/derrick-kit/derrick/internal/access"
@@ -39,9 +41,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	redact := telegram.NewRedactor(os.Getenv("TELEGRAM_BOT_TOKEN"), os.Getenv("GITLAB_TOKEN"),
-		os.Getenv("REGISTRY_PASSWORD"), os.Getenv("ARGOCD_AUTH_TOKEN"))
-	log := slog.New(redact.Handler(slog.NewJSONHandler(os.Stderr, nil)))
+	log := newLogger(os.Stderr, envSecrets(os.Getenv)...)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -61,7 +61,7 @@ func main() {
 		return
 	}
 
-	cfg, err := botconfig.Load(os.Getenv)
+	cfg, log, err := setup(os.Getenv, os.Stderr)
 	if err != nil {
 		log.Error("configuration error: " + err.Error())
 		os.Exit(2)
@@ -78,4 +78,33 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// secretVars are the variables whose values never reach the log.
+var secretVars = []string{"TELEGRAM_BOT_TOKEN", "GITLAB_TOKEN", "REGISTRY_PASSWORD", "ARGOCD_AUTH_TOKEN"}
+
+// envSecrets are the secrets before the configuration is read: trimmed,
+// as the configuration will use them.
+func envSecrets(getenv func(string) string) []string {
+	var out []string
+	for _, k := range secretVars {
+		out = append(out, strings.TrimSpace(getenv(k)))
+	}
+	return out
+}
+
+// newLogger is the bot's JSON log on w, every secret masked.
+func newLogger(w io.Writer, secrets ...string) *slog.Logger {
+	return slog.New(telegram.NewRedactor(secrets...).Handler(slog.NewJSONHandler(w, nil)))
+}
+
+// setup reads the configuration and returns the log that masks exactly
+// the secret values it uses. On error the log masks the trimmed
+// environment values.
+func setup(getenv func(string) string, w io.Writer) (botconfig.Config, *slog.Logger, error) {
+	cfg, err := botconfig.Load(getenv)
+	if err != nil {
+		return cfg, newLogger(w, envSecrets(getenv)...), err
+	}
+	return cfg, newLogger(w, cfg.Secrets()...), nil
 }

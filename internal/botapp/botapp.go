@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		}
 	}
 
-	metrics := opshttp.NewMetrics()
+	metrics := opshttp.NewMetrics(chatops.CommandNames()...)
 	retry := telegram.DefaultRetry
 	retry.Max = 5 * time.Second
 	// Bounded, so a Telegram outage cannot hold a chat's queue forever; the
@@ -91,6 +91,8 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	cfg.Core.Access, cfg.Core.Group = checker, group
 	core := chatops.New(cfg.Core, kc, deployer, reg, log, ns, cfg.Deployment)
 	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
+		ChatQueue:          cfg.Delivery.ChatQueue,
+		StrangerReplyEvery: cfg.Delivery.StrangerReplyEvery,
 		OnResult: func(r chatops.Result, d time.Duration) {
 			if r.Outcome != "ignored" {
 				metrics.Command(r.Command, r.Outcome, d)
@@ -113,12 +115,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 				}
 				return nil
 			},
-			Ready: func(ctx context.Context) error {
-				if _, err := bot.GetMeWithContext(ctx, nil); err != nil {
-					return fmt.Errorf("telegram: %w", err)
-				}
-				return kc.Ping(ctx)
-			},
+			Ready: func(ctx context.Context) error { return ready(ctx, bot, kc, core.Health()) },
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -201,4 +198,19 @@ func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error
 	default:
 		return registry.NewGitLab(cfg.GitLab)
 	}
+}
+
+// ready checks Telegram and the Kubernetes API now, and reports the
+// registry and Argo CD by how their last call ended (probing them would
+// cost a listing or an API call per probe). Each failing one is named.
+func ready(ctx context.Context, bot *gotgbot.Bot, kc *cluster.Client, health *chatops.Health) error {
+	passive := health.Failing(chatops.DepRegistry, chatops.DepArgoCD)
+	active := opshttp.CheckAll(ctx,
+		opshttp.Probe{Name: "telegram", Check: func(ctx context.Context) error {
+			_, err := bot.GetMeWithContext(ctx, &gotgbot.GetMeOpts{RequestOpts: &gotgbot.RequestOpts{Timeout: 3 * time.Second}})
+			return err
+		}},
+		opshttp.Probe{Name: chatops.DepKubernetes, Check: kc.Ping},
+	)
+	return errors.Join(append([]error{active}, passive...)...)
 }

@@ -35,9 +35,29 @@ type Config struct {
 	ArgoCD     argocd.Config
 	HTTPAddr   string // BOT_HTTP_ADDR
 	Core       chatops.Config
+	Delivery   Delivery
 	// Access is the group part of the access policy (CHATOPS_GROUP_*); the
 	// lists are Core.Operators and Core.Viewers.
 	Access access.Config
+}
+
+// Delivery tunes how messages reach the command core.
+type Delivery struct {
+	ChatQueue          int           // BOT_CHAT_QUEUE
+	StrangerReplyEvery time.Duration // BOT_STRANGER_REPLY_EVERY
+}
+
+// Defaults and bounds of the delivery settings.
+const (
+	DefaultChatQueue          = 20
+	DefaultStrangerReplyEvery = 10 * time.Minute
+	MaxCommandTimeout         = 10 * time.Minute
+)
+
+// Secrets are the secret values the configuration uses, exactly as used
+// (trimmed), for the log redactor.
+func (c Config) Secrets() []string {
+	return []string{c.Token, c.GitLab.Token, c.OCI.Password, c.ArgoCD.Token}
 }
 
 // Accepted values of the enumerations.
@@ -70,7 +90,7 @@ func Load(getenv func(string) string) (Config, error) {
 			Repository: env("REGISTRY_IMAGE"),
 		},
 		OCI: registry.OCIConfig{
-			Image: env("REGISTRY_IMAGE"), Username: env("REGISTRY_USERNAME"), Password: getenv("REGISTRY_PASSWORD"),
+			Image: env("REGISTRY_IMAGE"), Username: env("REGISTRY_USERNAME"), Password: env("REGISTRY_PASSWORD"),
 		},
 		Core: chatops.Config{
 			Lang:          or(env("BOT_LANG"), "ru"),
@@ -157,6 +177,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	if c.Core.RolloutTimeout, err = duration("BOT_ROLLOUT_TIMEOUT", env("BOT_ROLLOUT_TIMEOUT"), chatops.DefaultRolloutTimeout); err != nil {
+		return c, err
+	}
+	if err := c.loadDelivery(env); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -271,6 +294,28 @@ func duration(name, v string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 2m or 90s, got %q", name, v)
 	}
 	return d, nil
+}
+
+// loadDelivery reads BOT_COMMAND_TIMEOUT, BOT_CHAT_QUEUE,
+// BOT_STRANGER_REPLY_EVERY and BOT_GROUP_LOGS.
+func (c *Config) loadDelivery(env func(string) string) error {
+	var err error
+	if c.Core.CommandTimeout, err = duration("BOT_COMMAND_TIMEOUT", env("BOT_COMMAND_TIMEOUT"), chatops.DefaultCommandTimeout); err != nil {
+		return err
+	}
+	if c.Core.CommandTimeout < time.Second || c.Core.CommandTimeout > MaxCommandTimeout {
+		return fmt.Errorf("BOT_COMMAND_TIMEOUT must be from 1s to %s, got %q", MaxCommandTimeout, env("BOT_COMMAND_TIMEOUT"))
+	}
+	if c.Delivery.ChatQueue, err = intIn("BOT_CHAT_QUEUE", env("BOT_CHAT_QUEUE"), DefaultChatQueue, 1, 1000); err != nil {
+		return err
+	}
+	if c.Delivery.StrangerReplyEvery, err = duration("BOT_STRANGER_REPLY_EVERY", env("BOT_STRANGER_REPLY_EVERY"), DefaultStrangerReplyEvery); err != nil {
+		return err
+	}
+	if c.Core.GroupLogs, err = boolean("BOT_GROUP_LOGS", env("BOT_GROUP_LOGS")); err != nil {
+		return err
+	}
+	return nil
 }
 
 // cacheTTL reads REGISTRY_CACHE_TTL: how long a tag listing is reused.

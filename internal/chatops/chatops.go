@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
@@ -27,6 +28,8 @@ type Input struct {
 	Private  bool      // a direct message, not a group
 	Text     string    // as typed, e.g. "/deploy@oil_bot 0.10.5"
 	Sent     time.Time // when Telegram says the user sent it
+	// Forwarded is set for a forwarded message: it is never run.
+	Forwarded bool
 }
 
 // Responder delivers the bot's answers to the chat the Input came from.
@@ -82,6 +85,8 @@ type Config struct {
 	AuditChatID        int64         // 0: no audit chat
 	LogLines           int64         // /get_logs tail
 	MaxMessages        int           // longer replies become a document
+	CommandTimeout     time.Duration // BOT_COMMAND_TIMEOUT: bound of one command
+	GroupLogs          bool          // BOT_GROUP_LOGS: /get_logs allowed in groups
 	// Access decides roles; nil: by Operators and Viewers only.
 	Access Access
 	// Group is the title of the team's group when access goes through
@@ -97,6 +102,7 @@ const (
 	DefaultProgressEvery  = time.Second
 	DefaultLogLines       = 30
 	DefaultMaxMessages    = 4
+	DefaultCommandTimeout = time.Minute
 )
 
 // Core runs chat commands. It is safe for concurrent use: the adapter may
@@ -104,6 +110,8 @@ const (
 type Core struct {
 	cfg      Config
 	t        *texts
+	pt       *pollTexts
+	health   *Health
 	cluster  Cluster
 	deployer Deployer
 	registry registry.Lister
@@ -131,15 +139,27 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = DefaultMaxMessages
 	}
-	t := languages[cfg.Lang]
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	t, pt := languages[cfg.Lang], pollLanguages[cfg.Lang]
 	if t == nil {
-		t = &ru
+		t, pt = &ru, &ruPoll
 	}
 	if cfg.Access == nil {
 		cfg.Access = access.New(access.Config{Operators: cfg.Operators, Viewers: cfg.Viewers}, nil, log)
 	}
-	return &Core{cfg: cfg, t: t, cluster: c, deployer: d, registry: reg, log: log, now: time.Now, ns: ns, name: deployment}
+	h := newHealth()
+	core := &Core{cfg: cfg, t: t, pt: pt, health: h, cluster: trackedCluster{c, h}, deployer: newTrackedDeployer(d, h),
+		log: log, now: time.Now, ns: ns, name: deployment}
+	if reg != nil {
+		core.registry = trackedRegistry{reg, h}
+	}
+	return core
 }
+
+// Health is how the last call to each dependency ended, for /readyz.
+func (c *Core) Health() *Health { return c.health }
 
 // RoleOf decides by numeric user id (usernames can change hands): the
 // explicit lists, then the team's group when there is one.
@@ -169,61 +189,28 @@ type Result struct {
 	Follow func(ctx context.Context)
 }
 
-// Handle runs one message and answers it through out. It returns what was
-// done; failures to answer are logged, never retried here (the Responder
-// retries what is safe to retry).
+// Handle runs one message and answers it through out: Triage, then Run.
+// It returns what was done; failures to answer are logged, never retried
+// here (the Responder retries what is safe to retry).
 func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername string) Result {
-	name, args, ok := parseCommand(in.Text, botUsername)
-	if !ok {
-		if in.Private && name == "" {
-			c.reply(ctx, out, c.t.NotCommand)
-			return Result{Outcome: outcomeInvalid}
-		}
-		return Result{Command: name, Outcome: outcomeIgnored}
-	}
-	res := Result{Command: name}
-	who := c.RoleOf(ctx, in.UserID)
-	res.Outcome = c.run(ctx, in, out, name, args, who, &res.Follow)
-	level := slog.LevelInfo
-	if res.Outcome == outcomeRefused || res.Outcome == outcomeError {
-		level = slog.LevelWarn
-	}
-	c.log.Log(ctx, level, "command",
-		"user_id", in.UserID, "username", in.Username, "chat_id", in.ChatID,
-		"command", name, "args", args, "role", who.Role.String(), "role_via", who.Via, "outcome", res.Outcome)
-	return res
+	return c.Run(ctx, c.Triage(ctx, in, botUsername), out)
 }
 
-func (c *Core) run(ctx context.Context, in Input, out Responder, name string, args []string, who access.Decision, follow *func(context.Context)) string {
-	role := who.Role
-	cmd, known := commands[name]
-	switch {
-	case role == Stranger && who.Unchecked:
-		c.reply(ctx, out, c.t.Unchecked)
-		return outcomeRefused
-	case role == Stranger:
-		c.reply(ctx, out, c.refusal(in.UserID, name == "start" || name == "help"))
-		return outcomeRefused
-	case !known:
-		c.reply(ctx, out, fmt.Sprintf(c.t.Unknown, esc(name)))
-		return outcomeInvalid
-	case cmd.mutates && role < Operator:
-		c.reply(ctx, out, fmt.Sprintf(c.t.ViewerRefused, name))
-		return outcomeRefused
+// audit logs one line per command for this bot.
+func (c *Core) audit(ctx context.Context, v Verdict, outcome string) {
+	if outcome == outcomeIgnored {
+		return
 	}
-	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
-		c.reply(ctx, out, fmt.Sprintf(c.t.Stale, name, age.Round(time.Second), c.cfg.MaxCommandAge))
-		return outcomeStale
+	level := slog.LevelInfo
+	if outcome == outcomeRefused || outcome == outcomeError {
+		level = slog.LevelWarn
 	}
-	if len(args) < cmd.minArgs || len(args) > cmd.maxArgs {
-		c.reply(ctx, out, c.usage(name))
-		return outcomeInvalid
+	attrs := []any{"user_id", v.In.UserID, "username", v.In.Username, "chat_id", v.In.ChatID,
+		"command", v.name, "args", v.args, "role", v.who.Role.String(), "role_via", v.who.Via, "outcome", outcome}
+	if v.In.Forwarded {
+		attrs = append(attrs, "forwarded", true)
 	}
-	outcome, announce := cmd.run(c, ctx, cmdCtx{in: in, out: out, args: args, role: role, follow: follow})
-	if announce != "" {
-		c.announce(ctx, out, in, announce, outcome)
-	}
-	return outcome
+	c.log.Log(ctx, level, "command", attrs...)
 }
 
 // refusal tells a stranger how to get access: join the team's group, when
@@ -276,6 +263,18 @@ func (c *Core) reply(ctx context.Context, out Responder, html string) {
 // replyLong sends header plus body lines, as messages when they fit in
 // MaxMessages, else as a text document named file with header as caption.
 func (c *Core) replyLong(ctx context.Context, out Responder, header string, lines []string, pre bool, file string) {
+	// A message holds at most MaxMessageLength characters of text, so more
+	// text than MaxMessages of them needs more messages however it is split:
+	// send the document without escaping and splitting it first (for 5,000
+	// nodes that was most of the bot's own time).
+	text := 0
+	for _, l := range lines {
+		text += utf8.RuneCountInString(l) + 1
+	}
+	if text > c.cfg.MaxMessages*telegram.MaxMessageLength {
+		c.sendDocument(ctx, out, header, lines, file)
+		return
+	}
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString(esc(l))
@@ -287,12 +286,16 @@ func (c *Core) replyLong(ctx context.Context, out Responder, header string, line
 	}
 	html := header + "\n" + body
 	if chunks := telegram.SplitHTML(html, telegram.MaxMessageLength); len(chunks) > c.cfg.MaxMessages {
-		if err := out.SendDocument(ctx, file, []byte(strings.Join(lines, "\n")+"\n"), header); err != nil {
-			c.log.Warn("document not delivered", "error", err)
-		}
+		c.sendDocument(ctx, out, header, lines, file)
 		return
 	}
 	c.reply(ctx, out, html)
+}
+
+func (c *Core) sendDocument(ctx context.Context, out Responder, header string, lines []string, file string) {
+	if err := out.SendDocument(ctx, file, []byte(strings.Join(lines, "\n")+"\n"), header); err != nil {
+		c.log.Warn("document not delivered", "error", err)
+	}
 }
 
 // parseCommand splits "/name@bot arg..." into name and args. ok is false for

@@ -89,6 +89,9 @@ func (c *Core) help(ctx context.Context, cc cmdCtx) (string, string) {
 }
 
 func (c *Core) fail(ctx context.Context, cc cmdCtx, name string, err error) string {
+	if c.timedOut(ctx, cc, name, err) {
+		return outcomeError
+	}
 	c.reply(ctx, cc.out, fmt.Sprintf(c.t.Failed, name, esc(err.Error())))
 	c.log.Warn("command failed", "command", name, "user_id", cc.in.UserID, "error", err)
 	return outcomeError

@@ -5,8 +5,11 @@ package opshttp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +23,13 @@ type Metrics struct {
 	commands  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	apiErrors *prometheus.CounterVec
+	known     map[string]bool // command labels allowed; nil: any
 }
 
-// NewMetrics registers the bot's metrics and the Go runtime's.
-func NewMetrics() *Metrics {
+// NewMetrics registers the bot's metrics and the Go runtime's. commands,
+// when given, are the only command labels: any other is "unknown", so that
+// what a stranger types never becomes a series.
+func NewMetrics(commands ...string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -40,6 +46,12 @@ func NewMetrics() *Metrics {
 			Help: "Failed Telegram Bot API calls, by method and error code (network for transport faults).",
 		}, []string{"method", "code"}),
 	}
+	if len(commands) > 0 {
+		m.known = map[string]bool{}
+		for _, c := range commands {
+			m.known[c] = true
+		}
+	}
 	m.reg.MustRegister(m.commands, m.duration, m.apiErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -48,8 +60,11 @@ func NewMetrics() *Metrics {
 // Command records one handled command. Texts that were no command for this
 // bot are not counted.
 func (m *Metrics) Command(command, outcome string, d time.Duration) {
-	if command == "" {
+	switch {
+	case command == "":
 		command = "none"
+	case m.known != nil && !m.known[command]:
+		command = "unknown"
 	}
 	m.commands.WithLabelValues(command, outcome).Inc()
 	m.duration.WithLabelValues(command).Observe(d.Seconds())
@@ -68,7 +83,8 @@ func (m *Metrics) APIError(method string, code int) {
 type Checks struct {
 	// Live fails when the poll loop has made no progress for too long.
 	Live func() error
-	// Ready fails when a dependency (Telegram, the Kubernetes API) does not answer.
+	// Ready fails when a dependency (Telegram, the Kubernetes API, the
+	// registry, Argo CD) fails, naming each that does.
 	Ready func(ctx context.Context) error
 }
 
@@ -79,7 +95,7 @@ func Handler(m *Metrics, c Checks) http.Handler {
 		probe(w, c.Live())
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout+time.Second)
 		defer cancel()
 		probe(w, c.Ready(ctx))
 	})
@@ -95,4 +111,33 @@ func probe(w http.ResponseWriter, err error) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Probe is one dependency check of /readyz.
+type Probe struct {
+	Name  string // as /readyz names it: telegram, kubernetes, registry, argocd
+	Check func(ctx context.Context) error
+}
+
+// probeTimeout bounds each dependency check of /readyz.
+const probeTimeout = 3 * time.Second
+
+// CheckAll runs the probes at once, each bounded by probeTimeout, and
+// returns one line per failing dependency ("registry: …"), or nil.
+func CheckAll(ctx context.Context, probes ...Probe) error {
+	errs := make([]error, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			if err := p.Check(pctx); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -61,3 +61,35 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestStrangerCommandsDoNotBecomeLabels(t *testing.T) {
+	m := NewMetrics("get_nodes", "help")
+	for i := range 1000 {
+		m.Command("x"+strings.Repeat("y", i%50)+string(rune('a'+i%26)), "refused", time.Millisecond)
+	}
+	m.Command("get_nodes", "ok", time.Millisecond)
+	_, body := get(t, Handler(m, Checks{}), "/metrics")
+	if !strings.Contains(body, `derrick_bot_commands_total{command="unknown",outcome="refused"} 1000`) {
+		t.Errorf("strangers' commands not counted as unknown:\n%s", body)
+	}
+	if strings.Contains(body, `command="xa"`) || !strings.Contains(body, `command="get_nodes"`) {
+		t.Errorf("labels wrong")
+	}
+}
+
+func TestCheckAllNamesEachFailingDependency(t *testing.T) {
+	hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	start := time.Now()
+	err := CheckAll(context.Background(),
+		Probe{"telegram", func(context.Context) error { return nil }},
+		Probe{"kubernetes", hang},
+		Probe{"registry", func(context.Context) error { return errors.New("last call failed") }},
+	)
+	if err == nil || !strings.Contains(err.Error(), "kubernetes: context deadline exceeded") ||
+		!strings.Contains(err.Error(), "registry: last call failed") || strings.Contains(err.Error(), "telegram") {
+		t.Errorf("CheckAll = %v", err)
+	}
+	if d := time.Since(start); d > probeTimeout+time.Second {
+		t.Errorf("CheckAll took %s: a hung probe was not cut at %s", d, probeTimeout)
+	}
+}

@@ -220,6 +220,15 @@ type wireMessage struct {
 	Entities  []wireEntity  `json:"entities,omitempty"`
 	Document  *wireDocument `json:"document,omitempty"`
 	Caption   string        `json:"caption,omitempty"`
+	// ForwardOrigin is set on injected forwards only.
+	ForwardOrigin *wireOrigin `json:"forward_origin,omitempty"`
+}
+
+// wireOrigin is a MessageOrigin of the Bot API (only "user" is emulated).
+type wireOrigin struct {
+	Type       string    `json:"type"`
+	Date       int64     `json:"date"`
+	SenderUser *wireUser `json:"sender_user,omitempty"`
 }
 
 func (s *Server) wireLocked(m Message) wireMessage {

@@ -1,11 +1,13 @@
 package telegramtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Fault makes the emulator answer calls with a failure instead of handling them.
@@ -23,6 +25,9 @@ type Fault struct {
 	Description string
 	// Drop reads the request, then closes the connection without a response; Status is ignored.
 	Drop bool
+	// Delay holds the call that long first (a slow or hung Telegram); then the call fails
+	// as Status or Drop say, or, with neither set, is handled normally.
+	Delay time.Duration
 }
 
 // InjectFault adds f after the faults already waiting. A call takes the first fault that
@@ -31,8 +36,8 @@ func (s *Server) InjectFault(f Fault) error {
 	if f.Times < 1 {
 		return fmt.Errorf("telegramtest: fault Times is %d: must be at least 1", f.Times)
 	}
-	if !f.Drop && (f.Status < 400 || f.Status > 599) {
-		return fmt.Errorf("telegramtest: fault Status is %d: must be 400..599, or set Drop", f.Status)
+	if !f.Drop && (f.Status < 400 || f.Status > 599) && (f.Delay <= 0 || f.Status != 0) {
+		return fmt.Errorf("telegramtest: fault Status is %d: must be 400..599, or set Drop or Delay", f.Status)
 	}
 	if f.Method != "" {
 		m, ok := methods[strings.ToLower(f.Method)]
@@ -41,7 +46,7 @@ func (s *Server) InjectFault(f Fault) error {
 		}
 		f.Method = m.name
 	}
-	if f.Description == "" && !f.Drop {
+	if f.Description == "" && !f.Drop && f.Status != 0 {
 		f.Description = http.StatusText(f.Status)
 		if f.Status == http.StatusTooManyRequests {
 			f.Description = fmt.Sprintf("Too Many Requests: retry after %d", f.RetryAfter)
@@ -81,4 +86,17 @@ func serveFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	}
 	// HTTP/2 cannot be hijacked: the nearest thing is a gateway error.
 	writeError(w, &apiError{code: http.StatusBadGateway, desc: "Bad Gateway"})
+}
+
+// delay waits d, and reports false when the request or the server ended first.
+func (s *Server) delay(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	return false
 }

@@ -204,6 +204,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, faulty := s.takeFaultLocked(m.name)
 	s.notifyLocked()
 	s.mu.Unlock()
+	if faulty && f.Delay > 0 {
+		if !s.delay(r.Context(), f.Delay) {
+			return // the client gave up, or the server closes
+		}
+		faulty = f.Status != 0 || f.Drop
+	}
 	if faulty {
 		serveFault(w, r, f)
 		return

@@ -18,6 +18,10 @@ type Incoming struct {
 	Text string
 	// Date is when the user sent it; zero means now. Set it in the past to test age limits.
 	Date time.Time
+	// ForwardFrom, when set, makes it a message From forwarded from this user: the update
+	// carries forward_origin {type "user", sender_user, date ForwardDate (zero: an hour ago)}.
+	ForwardFrom *User
+	ForwardDate time.Time
 }
 
 type update struct {
@@ -52,6 +56,14 @@ func (s *Server) Inject(in Incoming) Message {
 			cmd = cmd[:i]
 		}
 		w.Entities = []wireEntity{{Type: "bot_command", Offset: 0, Length: utf16Len(cmd)}}
+	}
+	if f := in.ForwardFrom; f != nil {
+		date := in.ForwardDate
+		if date.IsZero() {
+			date = time.Now().Add(-time.Hour)
+		}
+		w.ForwardOrigin = &wireOrigin{Type: "user", Date: date.Unix(),
+			SenderUser: &wireUser{ID: f.ID, FirstName: f.FirstName, Username: f.Username}}
 	}
 	s.lastUpd++
 	s.updates = append(s.updates, update{id: s.lastUpd, kind: "message", msg: w})

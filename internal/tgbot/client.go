@@ -58,7 +58,7 @@ func (c *retryingClient) RequestWithContext(ctx context.Context, token, method s
 		}
 		return err
 	}
-	if method == "getUpdates" {
+	if method == "getUpdates" || ctx.Value(noRetryKey{}) != nil {
 		return out, call(ctx)
 	}
 	return out, c.retry.Do(ctx, call)
@@ -91,4 +91,12 @@ func errorCode(err error) int {
 		return apiErr.Code
 	}
 	return 0
+}
+
+type noRetryKey struct{}
+
+// withoutRetry marks ctx so that calls made with it are tried once: no
+// waiting out a 429, no retry of a 5xx (answers to strangers and refusals).
+func withoutRetry(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRetryKey{}, true)
 }

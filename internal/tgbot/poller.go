@@ -16,9 +16,13 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
-// Handler runs one message; chatops.Core is the production one.
+// Handler decides about each message and runs the commands; chatops.Core is
+// the production one. Triage runs in the poll loop: it must be quick, and
+// its ctx is bounded by triageTimeout.
 type Handler interface {
-	Handle(ctx context.Context, in chatops.Input, out chatops.Responder, botUsername string) chatops.Result
+	Triage(ctx context.Context, in chatops.Input, botUsername string) chatops.Verdict
+	Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result
+	QueueFull(v chatops.Verdict) string
 }
 
 var _ Handler = (*chatops.Core)(nil)
@@ -28,10 +32,43 @@ type Options struct {
 	PollTimeout  time.Duration // long-poll timeout, default 30s
 	MaxBackoff   time.Duration // cap of the back-off after faults, default 30s
 	Conflict     time.Duration // wait after a 409, default 10s
-	MaxInFlight  int           // commands handled at once, default 16
-	ShutdownWait time.Duration // how long in-flight commands may finish, default 8s
-	OnResult     func(chatops.Result, time.Duration)
+	MaxInFlight  int           // commands run at once, default 16
+	ShutdownWait time.Duration // how long running commands may finish, default 8s
+	// ChatQueue is how many commands of one chat may wait (BOT_CHAT_QUEUE,
+	// default 20); the next is answered "too many commands queued" once.
+	ChatQueue int
+	// StrangerReplyEvery is how often one stranger is answered at most
+	// (BOT_STRANGER_REPLY_EVERY, default 10m); StrangerMemory bounds how
+	// many strangers are remembered for it (default 10,000; beyond, new
+	// strangers get no answer).
+	StrangerReplyEvery time.Duration
+	StrangerMemory     int
+	// BusyPoll is the longest pause between getUpdates calls while every
+	// update Telegram returns is still being handled (default 1s). The
+	// pause starts at busyPollMin after any activity and doubles while
+	// nothing happens, so a user answered a moment ago is heard at once.
+	BusyPoll time.Duration
+	// OnResult is told of every message handled, with the time since it
+	// was received.
+	OnResult func(chatops.Result, time.Duration)
 }
+
+// Defaults of the options the bot's configuration sets.
+const (
+	DefaultChatQueue          = 20
+	DefaultStrangerReplyEvery = 10 * time.Minute
+	DefaultStrangerMemory     = 10_000
+)
+
+// quickBuffer bounds the answers waiting for the quick senders; more are
+// dropped. quickTimeout bounds one such answer, which is never retried.
+const (
+	busyPollMin   = 20 * time.Millisecond
+	triageTimeout = 5 * time.Second
+	quickBuffer   = 256
+	quickSenders  = 2
+	quickTimeout  = 5 * time.Second
+)
 
 // Poller long-polls getUpdates and dispatches messages to a Handler.
 type Poller struct {
@@ -59,6 +96,18 @@ func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Pol
 	if opts.ShutdownWait <= 0 {
 		opts.ShutdownWait = 8 * time.Second
 	}
+	if opts.ChatQueue <= 0 {
+		opts.ChatQueue = DefaultChatQueue
+	}
+	if opts.StrangerReplyEvery <= 0 {
+		opts.StrangerReplyEvery = DefaultStrangerReplyEvery
+	}
+	if opts.StrangerMemory <= 0 {
+		opts.StrangerMemory = DefaultStrangerMemory
+	}
+	if opts.BusyPoll <= 0 {
+		opts.BusyPoll = time.Second
+	}
 	p := &Poller{bot: bot, handler: h, log: log, opts: opts}
 	p.lastOK.Store(time.Now().UnixNano())
 	return p
@@ -67,29 +116,92 @@ func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Pol
 // LastProgress is when the poll loop last completed a getUpdates call.
 func (p *Poller) LastProgress() time.Time { return time.Unix(0, p.lastOK.Load()) }
 
-// Run polls until ctx ends, then lets in-flight commands finish (up to
-// ShutdownWait), confirms the offset of everything handled so it is not
-// delivered again, and returns nil. It returns an error only when the token
-// is rejected (401/404), which no waiting can fix.
+// run is the state of one Run.
+type run struct {
+	p        *Poller
+	ledger   *ledger
+	queues   *chatQueues
+	limiter  *strangerLimiter
+	slots    chan struct{}
+	quick    chan quickItem
+	inFlight sync.WaitGroup // chat drainers and follow-ups
+	stop     context.Context
+	cmdCtx   context.Context
+}
+
+type quickItem struct {
+	id       int64
+	v        chatops.Verdict
+	html     string // replaces v.Reply when set (a full queue)
+	received time.Time
+}
+
+// Run polls until ctx ends. Delivery is at least once: the offset sent to
+// Telegram is the lowest update still being handled, so an update is
+// confirmed only once its command has been run or answered. When ctx ends,
+// Run stops polling and starts no further command (queued ones stay
+// unconfirmed, for the next instance), lets running ones finish for up to
+// ShutdownWait, confirms what was handled and returns nil. It returns an
+// error only when the token is rejected (401/404), which no waiting can fix.
 func (p *Poller) Run(ctx context.Context) error {
-	var (
-		offset   int64
-		inFlight sync.WaitGroup
-		slots    = make(chan struct{}, p.opts.MaxInFlight)
-		faults   int
-		queues   = chatQueues{}
-	)
 	// Commands outlive the poll context by ShutdownWait, so a SIGTERM does
 	// not cut a command between its change and its answer.
 	cmdCtx, cancelCmds := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCmds()
+	stop, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	r := &run{
+		p:       p,
+		ledger:  newLedger(),
+		queues:  &chatQueues{limit: p.opts.ChatQueue, chats: map[int64]*chatQueue{}},
+		limiter: newStrangerLimiter(p.opts.StrangerReplyEvery, p.opts.StrangerMemory),
+		slots:   make(chan struct{}, p.opts.MaxInFlight),
+		quick:   make(chan quickItem, quickBuffer),
+		stop:    stop,
+		cmdCtx:  cmdCtx,
+	}
+	var senders sync.WaitGroup
+	for range quickSenders {
+		senders.Add(1)
+		go func() { defer senders.Done(); r.sendQuick() }()
+	}
+	err := r.poll(stop)
+	stopAll()
 
+	done := make(chan struct{})
+	go func() { r.inFlight.Wait(); senders.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(p.opts.ShutdownWait):
+		p.log.Warn("shutdown: commands still running were cut short", "wait", p.opts.ShutdownWait.String())
+		cancelCmds()
+		<-done
+	}
+	if err != nil {
+		return err
+	}
+	p.confirm(r.ledger.watermark())
+	return nil
+}
+
+// poll is the loop of getUpdates calls.
+func (r *run) poll(ctx context.Context) error {
+	p := r.p
+	faults := 0
+	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
+		offset, busy, handled, dones := r.ledger.state()
+		timeout := p.opts.PollTimeout
+		if busy {
+			// Telegram would return the updates in flight at once: no
+			// long poll while the offset is held back.
+			timeout = 0
+		}
 		updates, err := p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
 			Offset:         offset,
-			Timeout:        int64(p.opts.PollTimeout / time.Second),
+			Timeout:        int64(timeout / time.Second),
 			AllowedUpdates: []string{"message"},
-			RequestOpts:    &gotgbot.RequestOpts{Timeout: p.opts.PollTimeout + 10*time.Second},
+			RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -105,46 +217,137 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		faults = 0
 		p.lastOK.Store(time.Now().UnixNano())
+		fresh := 0
 		for _, u := range updates {
-			offset = u.UpdateId + 1
-			in, ok := inputOf(u)
-			if !ok {
-				continue
+			if !r.ledger.add(u.UpdateId) {
+				continue // still in flight, or handled but not yet confirmed
 			}
-			if !queues.push(in) {
-				continue
+			fresh++
+			r.dispatch(u)
+		}
+		if fresh > 0 || !busy || dones != lastDones {
+			pause = busyPollMin // activity: answered users may write again
+		}
+		lastDones = dones
+		if fresh == 0 && busy {
+			// Everything returned is still being handled: wait until one
+			// is (the offset may move, its user may write again) or a
+			// while, not in a busy loop.
+			t := time.NewTimer(pause)
+			select {
+			case <-handled:
+			case <-t.C:
+			case <-ctx.Done():
 			}
-			inFlight.Add(1)
-			go func() {
-				defer inFlight.Done()
-				queues.drain(in.ChatID, func(in chatops.Input) {
-					slots <- struct{}{}
-					defer func() { <-slots }()
-					start := time.Now()
-					res := p.handler.Handle(cmdCtx, in, &responder{bot: p.bot, chatID: in.ChatID}, p.bot.Username)
-					if p.opts.OnResult != nil {
-						p.opts.OnResult(res, time.Since(start))
-					}
-					if res.Follow != nil {
-						inFlight.Add(1)
-						go func() { defer inFlight.Done(); res.Follow(cmdCtx) }()
-					}
-				})
-			}()
+			t.Stop()
+			pause = min(2*pause, p.opts.BusyPoll)
 		}
 	}
-
-	done := make(chan struct{})
-	go func() { inFlight.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(p.opts.ShutdownWait):
-		p.log.Warn("shutdown: commands still running were cut short", "wait", p.opts.ShutdownWait.String())
-		cancelCmds()
-		<-done
-	}
-	p.confirm(offset)
 	return nil
+}
+
+// dispatch decides about one new update: answered at once by a quick
+// sender, queued for a command slot, or dropped.
+func (r *run) dispatch(u gotgbot.Update) {
+	now := time.Now()
+	in, ok := inputOf(u)
+	if !ok {
+		r.ledger.done(u.UpdateId)
+		return
+	}
+	tctx, cancel := context.WithTimeout(r.cmdCtx, triageTimeout)
+	v := r.p.handler.Triage(tctx, in, r.p.bot.Username)
+	cancel()
+	switch {
+	case !v.Run && v.Reply == "":
+		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v, nil), now)
+	case !v.Run && v.Stranger && !r.limiter.allow(in.UserID, now):
+		r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: v.Outcome}, now)
+	case !v.Run:
+		r.enqueueQuick(quickItem{id: u.UpdateId, v: v, received: now})
+	default:
+		start, full, warn := r.queues.push(queued{id: u.UpdateId, v: v, received: now})
+		switch {
+		case full && warn:
+			r.enqueueQuick(quickItem{id: u.UpdateId, v: v, html: r.p.handler.QueueFull(v), received: now})
+		case full:
+			r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: "refused"}, now)
+		case start:
+			r.inFlight.Add(1)
+			go func() { defer r.inFlight.Done(); r.drain(in.ChatID) }()
+		}
+	}
+}
+
+func (r *run) finish(id int64, res chatops.Result, received time.Time) {
+	r.ledger.done(id)
+	if r.p.opts.OnResult != nil {
+		r.p.opts.OnResult(res, time.Since(received))
+	}
+}
+
+// enqueueQuick hands an answer to the quick senders, or drops it (and
+// confirms the update) when they are that far behind.
+func (r *run) enqueueQuick(it quickItem) {
+	select {
+	case r.quick <- it:
+	default:
+		r.finish(it.id, chatops.Result{Command: it.v.Command, Outcome: it.v.Outcome}, it.received)
+	}
+}
+
+// sendQuick answers refusals and the like: never in a command slot, never
+// waiting out a 429 or retrying, each bounded by quickTimeout.
+func (r *run) sendQuick() {
+	for {
+		select {
+		case <-r.stop.Done():
+			return // what is left stays unconfirmed
+		case it := <-r.quick:
+			ctx, cancel := context.WithTimeout(withoutRetry(r.cmdCtx), quickTimeout)
+			out := &responder{bot: r.p.bot, chatID: it.v.In.ChatID}
+			var res chatops.Result
+			if it.html != "" {
+				if _, err := out.Send(ctx, it.html); err != nil {
+					r.p.log.Warn("reply not delivered", "chat_id", it.v.In.ChatID, "error", err)
+				}
+				res = chatops.Result{Command: it.v.Command, Outcome: "refused"}
+			} else {
+				res = r.p.handler.Run(ctx, it.v, out)
+			}
+			cancel()
+			r.finish(it.id, res, it.received)
+		}
+	}
+}
+
+// drain runs the queued commands of one chat, one after another, each in a
+// command slot. Once the poll context ends it starts none.
+func (r *run) drain(chatID int64) {
+	for {
+		item, ok := r.queues.next(chatID, r.stop)
+		if !ok {
+			return
+		}
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.stop.Done():
+			r.queues.abandon(chatID)
+			return
+		}
+		res := r.p.handler.Run(r.cmdCtx, item.v, &responder{bot: r.p.bot, chatID: chatID})
+		<-r.slots
+		if r.cmdCtx.Err() != nil {
+			// Cut short at shutdown: left unconfirmed, the next instance
+			// runs it again (or finds it done and says so).
+			return
+		}
+		r.finish(item.id, res, item.received)
+		if res.Follow != nil {
+			r.inFlight.Add(1)
+			go func() { defer r.inFlight.Done(); res.Follow(r.cmdCtx) }()
+		}
+	}
 }
 
 // confirm tells Telegram that every update below offset was handled.
@@ -203,47 +406,12 @@ func inputOf(u gotgbot.Update) (chatops.Input, bool) {
 		return chatops.Input{}, false
 	}
 	return chatops.Input{
-		UserID:   m.From.Id,
-		Username: m.From.Username,
-		ChatID:   m.Chat.Id,
-		Private:  m.Chat.Type == "private",
-		Text:     m.Text,
-		Sent:     time.Unix(m.Date, 0),
+		UserID:    m.From.Id,
+		Username:  m.From.Username,
+		ChatID:    m.Chat.Id,
+		Private:   m.Chat.Type == "private",
+		Text:      m.Text,
+		Sent:      time.Unix(m.Date, 0),
+		Forwarded: m.ForwardOrigin != nil,
 	}, true
-}
-
-// chatQueues runs the commands of one chat one after another, in the order
-// they were sent (a /cordon then /uncordon must not swap), while different
-// chats proceed in parallel.
-type chatQueues struct {
-	mu      sync.Mutex
-	pending map[int64][]chatops.Input
-}
-
-// push queues in and reports whether its chat needs a new drainer.
-func (q *chatQueues) push(in chatops.Input) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.pending == nil {
-		q.pending = map[int64][]chatops.Input{}
-	}
-	_, running := q.pending[in.ChatID]
-	q.pending[in.ChatID] = append(q.pending[in.ChatID], in)
-	return !running
-}
-
-// drain runs the chat's queued inputs until none is left.
-func (q *chatQueues) drain(chatID int64, run func(chatops.Input)) {
-	for {
-		q.mu.Lock()
-		items := q.pending[chatID]
-		if len(items) == 0 {
-			delete(q.pending, chatID)
-			q.mu.Unlock()
-			return
-		}
-		q.pending[chatID] = items[1:]
-		q.mu.Unlock()
-		run(items[0])
-	}
 }

@@ -18,21 +18,44 @@ import (
 
 const token = "123456:poller-test-token"
 
-// echo answers every message with its text, slowly for "/slow".
+// echo answers every message with its text, slowly for "/slow"; "/hold"
+// waits until release is closed. "/refuse" is answered at once as to a
+// stranger.
 type echo struct {
-	mu    sync.Mutex
-	order []string
+	mu      sync.Mutex
+	order   []string
+	release chan struct{}
 }
 
-func (e *echo) Handle(ctx context.Context, in chatops.Input, out chatops.Responder, bot string) chatops.Result {
+func (e *echo) Triage(_ context.Context, in chatops.Input, bot string) chatops.Verdict {
+	if strings.HasPrefix(in.Text, "/refuse") {
+		return chatops.Verdict{In: in, Command: "unknown", Reply: "refused " + telegram.EscapeHTML(in.Text), Outcome: "refused", Stranger: true}
+	}
+	return chatops.Verdict{In: in, Command: strings.TrimPrefix(in.Text, "/"), Run: true}
+}
+
+func (e *echo) QueueFull(chatops.Verdict) string { return "queue full" }
+
+func (e *echo) Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result {
+	if !v.Run {
+		out.Send(ctx, v.Reply)
+		return chatops.Result{Command: v.Command, Outcome: v.Outcome}
+	}
+	in := v.In
 	if strings.HasPrefix(in.Text, "/slow") {
 		time.Sleep(300 * time.Millisecond)
+	}
+	if strings.HasPrefix(in.Text, "/hold") {
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+		}
 	}
 	e.mu.Lock()
 	e.order = append(e.order, in.Text)
 	e.mu.Unlock()
 	out.Send(ctx, "echo "+telegram.EscapeHTML(in.Text))
-	return chatops.Result{Command: strings.TrimPrefix(in.Text, "/"), Outcome: "ok"}
+	return chatops.Result{Command: v.Command, Outcome: "ok"}
 }
 
 func start(t *testing.T, h Handler, opts Options) (*telegramtest.Server, *strings.Builder, context.CancelFunc, chan error) {
@@ -42,6 +65,13 @@ func start(t *testing.T, h Handler, opts Options) (*telegramtest.Server, *string
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	logs, cancel, done := runPoller(t, srv, h, opts)
+	return srv, logs, cancel, done
+}
+
+// runPoller runs a poller on srv until the test ends or cancel is called.
+func runPoller(t *testing.T, srv *telegramtest.Server, h Handler, opts Options) (*strings.Builder, context.CancelFunc, chan error) {
+	t.Helper()
 	bot, err := gotgbot.NewBot(token, &gotgbot.BotOpts{BotClient: NewClient(srv.URL(), token, telegram.Retry{Base: 10 * time.Millisecond}, nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +90,12 @@ func start(t *testing.T, h Handler, opts Options) (*telegramtest.Server, *string
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv, logs, cancel, done
+	t.Cleanup(func() {
+		cancel()
+		err := <-done
+		done <- err
+	})
+	return logs, cancel, done
 }
 
 type writerFunc func([]byte) (int, error)
@@ -82,7 +116,7 @@ func waitN(t *testing.T, srv *telegramtest.Server, chat int64, n int) []telegram
 }
 
 func TestCommandsOfOneChatRunInOrder(t *testing.T) {
-	h := &echo{}
+	h := &echo{release: make(chan struct{})}
 	srv, _, _, _ := start(t, h, Options{})
 	for _, text := range []string{"/slow 1", "/fast 2", "/slow 3", "/fast 4"} {
 		srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 7}, Text: text})
@@ -94,7 +128,7 @@ func TestCommandsOfOneChatRunInOrder(t *testing.T) {
 }
 
 func TestOtherChatsAreNotBlocked(t *testing.T) {
-	srv, _, _, _ := start(t, &echo{}, Options{})
+	srv, _, _, _ := start(t, &echo{release: make(chan struct{})}, Options{})
 	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 1}, Text: "/slow"})
 	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 2}, Text: "/fast"})
 	waitN(t, srv, 2, 1)
@@ -105,7 +139,7 @@ func TestOtherChatsAreNotBlocked(t *testing.T) {
 }
 
 func TestConflictIsLoggedAndBackedOff(t *testing.T) {
-	srv, logs, _, _ := start(t, &echo{}, Options{Conflict: 200 * time.Millisecond})
+	srv, logs, _, _ := start(t, &echo{release: make(chan struct{})}, Options{Conflict: 200 * time.Millisecond})
 	if err := srv.InjectFault(telegramtest.Fault{Method: "getUpdates", Times: 2, Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +151,7 @@ func TestConflictIsLoggedAndBackedOff(t *testing.T) {
 }
 
 func TestRejectedTokenStopsTheLoop(t *testing.T) {
-	srv, logs, _, done := start(t, &echo{}, Options{})
+	srv, logs, _, done := start(t, &echo{release: make(chan struct{})}, Options{})
 	if err := srv.InjectFault(telegramtest.Fault{Method: "getUpdates", Times: 1, Status: 401, Description: "Unauthorized"}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +170,7 @@ func TestRejectedTokenStopsTheLoop(t *testing.T) {
 }
 
 func TestShutdownConfirmsHandledUpdates(t *testing.T) {
-	srv, _, cancel, done := start(t, &echo{}, Options{})
+	srv, _, cancel, done := start(t, &echo{release: make(chan struct{})}, Options{})
 	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 4}, Text: "/slow"})
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.Calls("getUpdates") < 2 && time.Now().Before(deadline) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -36,6 +37,7 @@ var botVariables = []string{
 	"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_INSECURE", "DEPLOY_VIA", "BOT_LANG",
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
 	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
+	"BOT_COMMAND_TIMEOUT", "BOT_CHAT_QUEUE", "BOT_STRANGER_REPLY_EVERY", "BOT_GROUP_LOGS",
 	"REGISTRY_CACHE_TTL",
 }
 
@@ -120,14 +122,15 @@ func loadConfig(t testing.TB, env map[string]string) botconfig.Config {
 func TestTemplateMinimal(t *testing.T) {
 	objs := render(t, "oil", "-f", minimalValues)
 	want := []string{"ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-		"Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+		"Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy",
+		"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
 		t.Errorf("rendered kinds (-want +got):\n%s", diff)
 	}
 
 	// Before Kubernetes 1.30 there is no ValidatingAdmissionPolicy v1: left out.
 	old := render(t, "oil", "-f", minimalValues, "--kube-version", "1.29.0")
-	if diff := cmp.Diff(want[:len(want)-2], kinds(old)); diff != "" {
+	if diff := cmp.Diff(want[:len(want)-4], kinds(old)); diff != "" {
 		t.Errorf("rendered kinds for Kubernetes 1.29 (-want +got):\n%s", diff)
 	}
 
@@ -172,6 +175,11 @@ func TestTemplateMinimal(t *testing.T) {
 		"BOT_MAX_REPLICAS":    "10",
 		"BOT_MAX_COMMAND_AGE": "2m",
 		"BOT_ROLLOUT_TIMEOUT": "5m",
+		// Delivery (issue 12).
+		"BOT_COMMAND_TIMEOUT":      "60s",
+		"BOT_CHAT_QUEUE":           "20",
+		"BOT_STRANGER_REPLY_EVERY": "10m",
+		"BOT_GROUP_LOGS":           "false",
 	}
 	if diff := cmp.Diff(wantEnv, env); diff != "" {
 		t.Errorf("bot environment (-want +got):\n%s", diff)
@@ -192,6 +200,7 @@ func TestTemplateMinimal(t *testing.T) {
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"oil-refinery-application"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
 	}
 	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
@@ -203,6 +212,7 @@ func TestTemplateMinimal(t *testing.T) {
 
 func TestTemplateFull(t *testing.T) {
 	objs := render(t, "derrick", "-f", minimalValues, "-f", fullValues)
+	// deploy.via argocd: the bot does not patch the Deployment, so only the node policy.
 	want := []string{"NetworkPolicy", "ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role",
 		"RoleBinding", "Service", "Deployment", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
@@ -239,6 +249,10 @@ func TestTemplateFull(t *testing.T) {
 	cfg := loadConfig(t, env)
 	if cfg.Core.AuditChatID != -1001234567890 || cfg.Core.Lang != "en" || cfg.Core.MaxReplicas != 5 || cfg.Source != "gitlab" {
 		t.Errorf("bot config from the chart: %+v", cfg.Core)
+	}
+	if cfg.Core.CommandTimeout != 30*time.Second || cfg.Delivery.ChatQueue != 5 || cfg.Delivery.StrangerReplyEvery != time.Hour || !cfg.Core.GroupLogs {
+		t.Errorf("delivery settings from the chart: timeout %s queue %d stranger every %s group logs %v",
+			cfg.Core.CommandTimeout, cfg.Delivery.ChatQueue, cfg.Delivery.StrangerReplyEvery, cfg.Core.GroupLogs)
 	}
 	if cfg.Access.GroupID != -1009876543210 || cfg.Access.AdminRole.String() != "viewer" || cfg.Access.MemberRole.String() != "stranger" {
 		t.Errorf("bot access from the chart: %+v", cfg.Access)
@@ -349,6 +363,9 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"duration malformed", []string{"bot.rolloutTimeout=5 minutes"}, []string{schema, "at '/bot/rolloutTimeout'"}},
 		{"cache TTL malformed", []string{"registry.cacheTTL=30"}, []string{schema, "at '/registry/cacheTTL'"}},
 		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
+		{"chat queue zero", []string{"bot.chatQueue=0"}, []string{schema, "at '/bot/chatQueue': minimum"}},
+		{"command timeout malformed", []string{"bot.commandTimeout=1 minute"}, []string{schema, "at '/bot/commandTimeout'"}},
+		{"group logs not a boolean", []string{"bot.groupLogs=yes"}, []string{schema, "at '/bot/groupLogs': got string, want boolean"}},
 		{"unknown language", []string{"bot.lang=de"}, []string{schema, "at '/bot/lang': value must be one of 'ru', 'en'"}},
 		{"unknown registry source", []string{"registry.source=dockerhub"}, []string{schema, "at '/registry/source': value must be one of 'gitlab', 'oci'"}},
 		{"unknown deploy via", []string{"deploy.via=helm"}, []string{schema, "at '/deploy/via': value must be one of 'kubernetes', 'argocd'"}},

@@ -1,0 +1,172 @@
+package chatops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/registry"
+)
+
+// Dependencies the bot calls, as DependencyError and Health name them.
+const (
+	DepKubernetes = "kubernetes"
+	DepRegistry   = "registry"
+	DepArgoCD     = "argocd"
+)
+
+// DependencyError says which dependency a failed call went to.
+type DependencyError struct {
+	Dependency string // DepKubernetes, DepRegistry or DepArgoCD
+	Err        error
+}
+
+func (e *DependencyError) Error() string { return e.Err.Error() }
+func (e *DependencyError) Unwrap() error { return e.Err }
+
+// Health remembers, per dependency, how its last call ended, for /readyz.
+// It is safe for concurrent use.
+type Health struct {
+	mu   sync.Mutex
+	last map[string]healthEntry
+	now  func() time.Time
+}
+
+type healthEntry struct {
+	err error
+	at  time.Time
+}
+
+func newHealth() *Health { return &Health{last: map[string]healthEntry{}, now: time.Now} }
+
+// observe records the outcome of one call; a cancelled call (shutdown, or a
+// command given up for another reason) says nothing about the dependency.
+func (h *Health) observe(dep string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last[dep] = healthEntry{err: err, at: h.now()}
+}
+
+// Failing returns one error per dependency among deps whose last call
+// failed, sorted by dependency, or nil.
+func (h *Health) Failing(deps ...string) []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, dep := range deps {
+		if e, ok := h.last[dep]; ok && e.err != nil {
+			errs = append(errs, fmt.Errorf("%s: last call %s ago failed: %w", dep, h.now().Sub(e.at).Round(time.Second), e.err))
+		}
+	}
+	return errs
+}
+
+// track records the outcome in h and tags an error with its dependency.
+func track(h *Health, dep string, err error) error {
+	h.observe(dep, err)
+	var de *DependencyError
+	if err == nil || errors.As(err, &de) {
+		return err
+	}
+	return &DependencyError{Dependency: dep, Err: err}
+}
+
+// trackedCluster tags the cluster's errors as Kubernetes'.
+type trackedCluster struct {
+	c Cluster
+	h *Health
+}
+
+func (t trackedCluster) Nodes(ctx context.Context) ([]cluster.Node, error) {
+	n, err := t.c.Nodes(ctx)
+	return n, track(t.h, DepKubernetes, err)
+}
+
+func (t trackedCluster) SetSchedulable(ctx context.Context, node string, schedulable bool) (bool, error) {
+	changed, err := t.c.SetSchedulable(ctx, node, schedulable)
+	if errors.Is(err, cluster.ErrNodeNotFound) {
+		t.h.observe(DepKubernetes, nil)
+		return changed, err
+	}
+	return changed, track(t.h, DepKubernetes, err)
+}
+
+func (t trackedCluster) Pods(ctx context.Context) ([]cluster.Pod, error) {
+	p, err := t.c.Pods(ctx)
+	return p, track(t.h, DepKubernetes, err)
+}
+
+func (t trackedCluster) Logs(ctx context.Context, pod string, lines int64) ([]string, error) {
+	l, err := t.c.Logs(ctx, pod, lines)
+	if errors.Is(err, cluster.ErrPodNotInDeployment) {
+		t.h.observe(DepKubernetes, nil)
+		return l, err
+	}
+	return l, track(t.h, DepKubernetes, err)
+}
+
+func (t trackedCluster) Deployment(ctx context.Context) (cluster.Deployment, error) {
+	d, err := t.c.Deployment(ctx)
+	return d, track(t.h, DepKubernetes, err)
+}
+
+// trackedRegistry tags the registry's errors.
+type trackedRegistry struct {
+	r registry.Lister
+	h *Health
+}
+
+func (t trackedRegistry) Tags(ctx context.Context) ([]registry.Tag, error) {
+	tags, err := t.r.Tags(ctx)
+	return tags, track(t.h, DepRegistry, err)
+}
+
+// trackedDeployer tags the deployer's errors: reads go to Kubernetes, the
+// change and its follow-up to Kubernetes or Argo CD (DEPLOY_VIA).
+type trackedDeployer struct {
+	d      Deployer
+	h      *Health
+	change string
+}
+
+func newTrackedDeployer(d Deployer, h *Health) trackedDeployer {
+	change := DepKubernetes
+	if _, ok := d.(*ArgoCDDeployer); ok {
+		change = DepArgoCD
+	}
+	return trackedDeployer{d: d, h: h, change: change}
+}
+
+func (t trackedDeployer) Current(ctx context.Context) (string, int32, error) {
+	img, n, err := t.d.Current(ctx)
+	var managed *ArgoManagedError
+	if errors.As(err, &managed) {
+		t.h.observe(DepKubernetes, nil)
+		return img, n, err
+	}
+	return img, n, track(t.h, DepKubernetes, err)
+}
+
+func (t trackedDeployer) SetImage(ctx context.Context, image string) error {
+	return track(t.h, t.change, t.d.SetImage(ctx, image))
+}
+
+func (t trackedDeployer) SetReplicas(ctx context.Context, n int32) error {
+	return track(t.h, t.change, t.d.SetReplicas(ctx, n))
+}
+
+func (t trackedDeployer) Wait(ctx context.Context, image string, report func(Progress)) (Progress, error) {
+	p, err := t.d.Wait(ctx, image, report)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// BOT_ROLLOUT_TIMEOUT ran out: the rollout is slow, the
+		// dependency may be fine.
+		return p, err
+	}
+	return p, track(t.h, t.change, err)
+}

@@ -1,0 +1,214 @@
+package chatops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/access"
+)
+
+// Verdict is what Triage decided about one message, before any slot is
+// taken: either answer at once (Reply, possibly empty: no answer at all) or
+// Run the command in a command slot.
+type Verdict struct {
+	In Input
+	// Command is the metric label: a known command name, "unknown" for any
+	// other command, "" when the text was no command for this bot. Never a
+	// stranger's free text.
+	Command string
+	// Run says the command must run (Core.Run) in a command slot.
+	Run bool
+	// Reply is the HTML answer to send at once when Run is false; "" sends
+	// nothing (not for this bot, or a stale message from a stranger).
+	Reply string
+	// Outcome is the outcome when Run is false.
+	Outcome string
+	// Stranger is set when the sender has no role: such answers are
+	// rate-limited by the adapter (BOT_STRANGER_REPLY_EVERY).
+	Stranger bool
+
+	name string
+	args []string
+	who  access.Decision
+}
+
+// Label maps a command name to a metric label: the name when it is one of
+// the bot's commands, "unknown" otherwise, "" for no command.
+func Label(name string) string {
+	if name == "" {
+		return ""
+	}
+	if _, ok := commands[name]; ok {
+		return name
+	}
+	return "unknown"
+}
+
+// CommandNames lists every command the bot knows, for metric labels.
+func CommandNames() []string {
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Triage decides what to do with a message. It runs in the poll loop, so
+// it must be quick: no I/O beyond a bounded, cached role lookup (ctx bounds
+// it). The order is
+// the contract: what is not for this bot is ignored; then the age check, so
+// an old flood is never replayed; then forwards, strangers, unknown
+// commands, roles, group rules and arguments. Only a command that passes all
+// of them is to Run.
+func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict {
+	name, args, ok := parseCommand(in.Text, botUsername)
+	v := Verdict{In: in, name: name, args: args}
+	switch {
+	case !ok && (!in.Private || name != ""):
+		// Another bot's command, or chatter in a group.
+		v.Outcome = outcomeIgnored
+		return v
+	case !in.Private && !addressed(in.Text):
+		// In a group a bare /cmd may be meant for another bot: only
+		// /cmd@<this bot> runs.
+		v.Outcome = outcomeIgnored
+		return v
+	}
+	v.Command = Label(name)
+	// Only now the role: with a team's group it may cost a (cached)
+	// getChatMember, which group chatter must not.
+	v.who = c.RoleOf(ctx, in.UserID)
+	role := v.who.Role
+	v.Stranger = role == Stranger
+	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
+		v.Outcome = outcomeStale
+		if role != Stranger && name != "" {
+			v.Reply = fmt.Sprintf(c.t.Stale, esc(name), age.Round(time.Second), c.cfg.MaxCommandAge)
+		}
+		return v
+	}
+	cmd, known := commands[name]
+	reply := func(outcome, html string) Verdict {
+		v.Outcome, v.Reply = outcome, html
+		return v
+	}
+	switch {
+	case in.Forwarded:
+		return reply(outcomeRefused, c.pt.Forwarded)
+	case name == "":
+		return reply(outcomeInvalid, c.t.NotCommand)
+	case role == Stranger && v.who.Unchecked:
+		return reply(outcomeRefused, c.t.Unchecked)
+	case role == Stranger:
+		return reply(outcomeRefused, c.refusal(in.UserID, name == "start" || name == "help"))
+	case !known:
+		return reply(outcomeInvalid, fmt.Sprintf(c.t.Unknown, esc(name)))
+	case cmd.mutates && role < Operator:
+		return reply(outcomeRefused, fmt.Sprintf(c.t.ViewerRefused, name))
+	case name == "get_logs" && !in.Private && !c.cfg.GroupLogs:
+		return reply(outcomeRefused, c.pt.GroupLogs)
+	case len(args) < cmd.minArgs || len(args) > cmd.maxArgs:
+		return reply(outcomeInvalid, c.usage(name))
+	}
+	v.Run = true
+	return v
+}
+
+// QueueFull is the answer to a command that found its chat's queue full.
+func (c *Core) QueueFull(Verdict) string { return c.pt.QueueFull }
+
+// Run runs a command Triage let through, under BOT_COMMAND_TIMEOUT, and
+// answers it through out. Answers are not bound by that timeout (a hung
+// dependency must still get its reply), only by ctx and Telegram's own
+// deadlines. It logs the audit line and returns what was done.
+func (c *Core) Run(ctx context.Context, v Verdict, out Responder) Result {
+	res := Result{Command: v.Command, Outcome: v.Outcome}
+	if v.Run {
+		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
+		defer cancel()
+		cc := cmdCtx{in: v.In, out: detached{out: out, ctx: ctx}, args: v.args, role: v.who.Role, follow: &res.Follow}
+		var announce string
+		res.Outcome, announce = commands[v.name].run(c, wctx, cc)
+		if announce != "" {
+			c.announce(ctx, cc.out, v.In, announce, res.Outcome)
+		}
+	} else if v.Reply != "" {
+		c.reply(ctx, out, v.Reply)
+	}
+	c.audit(ctx, v, res.Outcome)
+	return res
+}
+
+// detached sends on the command's parent context with Telegram's deadline,
+// not on the command's own, so that a command that ran out of time can
+// still say so.
+type detached struct {
+	out Responder
+	ctx context.Context
+}
+
+// replyTimeout bounds one answer (with its retries) of a command.
+const replyTimeout = 30 * time.Second
+
+func (d detached) Send(_ context.Context, html string) (int64, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
+	defer cancel()
+	return d.out.Send(ctx, html)
+}
+
+func (d detached) Edit(_ context.Context, id int64, html string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
+	defer cancel()
+	return d.out.Edit(ctx, id, html)
+}
+
+func (d detached) SendDocument(_ context.Context, name string, content []byte, caption string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
+	defer cancel()
+	return d.out.SendDocument(ctx, name, content, caption)
+}
+
+func (d detached) Announce(_ context.Context, chatID int64, html string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
+	defer cancel()
+	return d.out.Announce(ctx, chatID, html)
+}
+
+// timedOut answers a command whose dependency did not answer within
+// BOT_COMMAND_TIMEOUT (ctx is the command's), or within its own request
+// timeout, naming it, and reports true; false for other errors.
+func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) bool {
+	var timeout interface{ Timeout() bool } // net.Error, and the registry's request errors
+	ours := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &timeout) && timeout.Timeout()) {
+		return false
+	}
+	dep := "?"
+	var de *DependencyError
+	if errors.As(err, &de) {
+		dep = de.Dependency
+	}
+	label := c.pt.Deps[dep]
+	if label == "" {
+		label = dep
+	}
+	if ours {
+		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Timeout, name, esc(label), c.cfg.CommandTimeout))
+	} else {
+		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Slow, name, esc(label)))
+	}
+	c.log.Warn("command timed out", "command", name, "user_id", cc.in.UserID, "dependency", dep,
+		"timeout", c.cfg.CommandTimeout.String(), "error", err)
+	return true
+}
+
+// addressed reports whether a command names its bot, as /cmd@bot.
+func addressed(text string) bool {
+	first, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	return strings.Contains(first, "@")
+}
