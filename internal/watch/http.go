@@ -6,63 +6,48 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics are the watcher's Prometheus metrics. Every label value comes
 // from a fixed set.
 type Metrics struct {
-	reg            *prometheus.Registry
-	seen           prometheus.Counter
-	announced      *prometheus.CounterVec
-	gitlabRequests prometheus.Counter
-	gitlabErrors   *prometheus.CounterVec
-	telegramErrors *prometheus.CounterVec
-	followed       prometheus.Gauge
-	lastLook       prometheus.Gauge
+	seen           counter
+	announced      *counterVec
+	gitlabRequests counter
+	gitlabErrors   *counterVec
+	telegramErrors *counterVec
+	followed       gauge
+	lastLook       gauge
+	families       []family
 }
 
-// NewMetrics registers the watcher's metrics and the Go runtime's.
+// NewMetrics makes the watcher's metrics, served with the Go runtime's and
+// the process's.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		seen: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "derrick_watch_pipelines_seen_total",
-			Help: "Pipeline states the watcher saw for the first time (a new pipeline or a new status).",
-		}),
-		announced: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "derrick_watch_announced_total",
-			Help: "Lines the watcher posted because the pipeline's own notify job did not, by line (created, success, failed).",
-		}, []string{"line"}),
-		gitlabRequests: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "derrick_watch_gitlab_requests_total",
-			Help: "GitLab API requests made, retries included.",
-		}),
-		gitlabErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "derrick_watch_gitlab_errors_total",
-			Help: "Failed GitLab API requests, by kind (429, 5xx, 4xx, timeout, network, canceled).",
-		}, []string{"kind"}),
-		telegramErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "derrick_watch_telegram_errors_total",
-			Help: "Failed Telegram sendMessage attempts, by error code (network for transport faults).",
-		}, []string{"code"}),
-		followed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "derrick_watch_state_pipelines",
-			Help: "Pipelines kept in the state ConfigMap.",
-		}),
-		lastLook: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "derrick_watch_last_look_timestamp_seconds",
-			Help: "When the last look at GitLab finished (Unix time).",
-		}),
+		announced:      newCounterVec("line"),
+		gitlabErrors:   newCounterVec("kind"),
+		telegramErrors: newCounterVec("code"),
 	}
 	for _, l := range []string{"created", "success", "failed"} {
 		m.announced.WithLabelValues(l)
 	}
-	m.reg.MustRegister(m.seen, m.announced, m.gitlabRequests, m.gitlabErrors, m.telegramErrors, m.followed, m.lastLook,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.families = append([]family{
+		{"derrick_watch_pipelines_seen_total", "Pipeline states the watcher saw for the first time (a new pipeline or a new status).", "counter",
+			one(m.seen.value)},
+		{"derrick_watch_announced_total", "Lines the watcher posted because the pipeline's own notify job did not, by line (created, success, failed).", "counter",
+			m.announced.samples},
+		{"derrick_watch_gitlab_requests_total", "GitLab API requests made, retries included.", "counter",
+			one(m.gitlabRequests.value)},
+		{"derrick_watch_gitlab_errors_total", "Failed GitLab API requests, by kind (429, 5xx, 4xx, timeout, network, canceled).", "counter",
+			m.gitlabErrors.samples},
+		{"derrick_watch_telegram_errors_total", "Failed Telegram sendMessage attempts, by error code (network for transport faults).", "counter",
+			m.telegramErrors.samples},
+		{"derrick_watch_state_pipelines", "Pipelines kept in the state ConfigMap.", "gauge",
+			one(m.followed.value)},
+		{"derrick_watch_last_look_timestamp_seconds", "When the last look at GitLab finished (Unix time).", "gauge",
+			one(m.lastLook.value)},
+	}, runtimeFamilies()...)
 	return m
 }
 
@@ -101,6 +86,6 @@ func handler(m *Metrics, h *health) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", metricsHandler(m.families))
 	return mux
 }

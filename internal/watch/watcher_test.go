@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
@@ -59,8 +58,8 @@ func TestEndings(t *testing.T) {
 			if diff := cmp.Diff(want, w.texts()); diff != "" {
 				t.Errorf("group received (-want +got):\n%s", diff)
 			}
-			if got := testutil.ToFloat64(m.announced.WithLabelValues("created")) + testutil.ToFloat64(m.announced.WithLabelValues("success")) +
-				testutil.ToFloat64(m.announced.WithLabelValues("failed")); int(got) != len(want) {
+			if got := m.announced.WithLabelValues("created").value() + m.announced.WithLabelValues("success").value() +
+				m.announced.WithLabelValues("failed").value(); int(got) != len(want) {
 				t.Errorf("derrick_watch_announced_total = %v, want %d", got, len(want))
 			}
 			// Each look lists once; the jobs are read once: at the end, or
@@ -194,7 +193,7 @@ func TestGitLabFaults(t *testing.T) {
 		t.Errorf("second look doubled (-want +got):\n%s", diff)
 	}
 	for kind, n := range map[string]float64{"5xx": 3, "429": 1, "timeout": 1} {
-		if got := testutil.ToFloat64(m.gitlabErrors.WithLabelValues(kind)); got != n {
+		if got := m.gitlabErrors.WithLabelValues(kind).value(); got != n {
 			t.Errorf("derrick_watch_gitlab_errors_total{kind=%q} = %v, want %v", kind, got, n)
 		}
 	}
@@ -244,7 +243,7 @@ func TestTelegramFaults(t *testing.T) {
 	if diff := cmp.Diff(want, w.texts()); diff != "" {
 		t.Fatalf("after a 502 and a dropped connection (-want +got):\n%s", diff)
 	}
-	if got := testutil.ToFloat64(m.telegramErrors.WithLabelValues("502")); got != 1 {
+	if got := m.telegramErrors.WithLabelValues("502").value(); got != 1 {
 		t.Errorf("derrick_watch_telegram_errors_total{code=\"502\"} = %v, want 1", got)
 	}
 
@@ -340,7 +339,7 @@ func TestLogsNameTheFaultNotTheToken(t *testing.T) {
 	if !strings.Contains(logs, "GITLAB_TOKEN was refused") || !strings.Contains(logs, project) {
 		t.Errorf("log does not name the refused token and the project:\n%s", logs)
 	}
-	if got := testutil.ToFloat64(m.gitlabErrors.WithLabelValues("4xx")); got != 1 {
+	if got := m.gitlabErrors.WithLabelValues("4xx").value(); got != 1 {
 		t.Errorf("a 401 was tried %v times, want once (not retried)", got)
 	}
 }
