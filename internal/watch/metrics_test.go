@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -211,5 +212,84 @@ func BenchmarkMetrics(b *testing.B) {
 	m := NewMetrics()
 	for range b.N {
 		_ = writeText(io.Discard, m.families)
+	}
+}
+
+// TestSameAsClientGolang checks the watcher's families byte for byte against
+// what client_golang (the library /metrics used before) serves for the same
+// metrics after the same events.
+func TestSameAsClientGolang(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	fams := NewMetrics().families[:7]
+	ref := map[string]*prometheus.CounterVec{}
+	refPlain := map[string]prometheus.Counter{}
+	refGauge := map[string]prometheus.Gauge{}
+	for _, f := range fams {
+		switch {
+		case f.typ == "gauge":
+			refGauge[f.name] = prometheus.NewGauge(prometheus.GaugeOpts{Name: f.name, Help: f.help})
+			reg.MustRegister(refGauge[f.name])
+		case len(f.samples()) == 1 && f.samples()[0].label == "":
+			refPlain[f.name] = prometheus.NewCounter(prometheus.CounterOpts{Name: f.name, Help: f.help})
+			reg.MustRegister(refPlain[f.name])
+		}
+	}
+	vec := func(name, label string) *prometheus.CounterVec {
+		for _, f := range fams {
+			if f.name == name {
+				ref[name] = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: f.help}, []string{label})
+				reg.MustRegister(ref[name])
+				return ref[name]
+			}
+		}
+		t.Fatalf("no family %s", name)
+		return nil
+	}
+	announced, gitlabErrors, telegramErrors := vec("derrick_watch_announced_total", "line"),
+		vec("derrick_watch_gitlab_errors_total", "kind"), vec("derrick_watch_telegram_errors_total", "code")
+	for _, l := range []string{"created", "success", "failed"} {
+		announced.WithLabelValues(l)
+	}
+
+	m := NewMetrics()
+	events := func() {
+		m.seen.Inc()
+		refPlain["derrick_watch_pipelines_seen_total"].Inc()
+		m.announced.WithLabelValues("success").Inc()
+		announced.WithLabelValues("success").Inc()
+		for range 3 {
+			m.gitlabRequests.Inc()
+			refPlain["derrick_watch_gitlab_requests_total"].Inc()
+		}
+		m.gitlabErrors.WithLabelValues("5xx").Inc()
+		gitlabErrors.WithLabelValues("5xx").Inc()
+		m.telegramError(429)
+		telegramErrors.WithLabelValues("429").Inc()
+		m.followed.Set(3000)
+		refGauge["derrick_watch_state_pipelines"].Set(3000)
+		m.lastLook.Set(1764650123)
+		refGauge["derrick_watch_last_look_timestamp_seconds"].Set(1764650123)
+	}
+	for round := range 2 {
+		if round == 1 {
+			events()
+		}
+		var want bytes.Buffer
+		got, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range got {
+			if _, err := expfmt.MetricFamilyToText(&want, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if err := writeText(&buf, m.families[:7]); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != want.String() {
+			t.Errorf("round %d: the watcher serves\n%s\nclient_golang serves\n%s", round, buf.String(), want.String())
+		}
 	}
 }
