@@ -47,6 +47,7 @@ images: deps
 bench: deps k8s-tools helm-tools
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./notifier/ ./bot/
 	$(GO) test -run '^$$' -bench Scale -benchtime 5x ./test/chart/
+	$(GO) test -run '^$$' -bench 'GitLabListing|OCIListing' -benchtime 3x ./internal/registry/
 
 fuzz:
 	for f in FuzzSplit FuzzSplitHTML FuzzEscapeHTML; do \

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
 	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
@@ -24,36 +23,18 @@ import (
 
 const glToken = "glpat-bot-e2e-secret"
 
-// fakeGitLabRegistry serves GitLab's container registry API for one
-// repository (registry.example.com/oil/app, the image Argo CD deploys).
+// fakeGitLabRegistry serves GitLab's API for one registry repository
+// (registry.example.com/oil/app, the image Argo CD deploys).
 func fakeGitLabRegistry(t *testing.T, tags ...string) *httptest.Server {
 	t.Helper()
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Header.Get("PRIVATE-TOKEN") != glToken {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
-			return
-		}
-		switch r.URL.EscapedPath() {
-		case "/api/v4/projects/oil%2Fapp/registry/repositories":
-			fmt.Fprint(w, `[{"id":1,"name":"","path":"oil/app","location":"registry.example.com/oil/app"}]`)
-		case "/api/v4/projects/oil%2Fapp/registry/repositories/1/tags":
-			var out []map[string]string
-			for i, tag := range tags {
-				out = append(out, map[string]string{"name": tag, "path": "oil/app:" + tag,
-					"location": "registry.example.com/oil/app:" + tag, "digest": fmt.Sprintf("sha256:%064d", i),
-					"created_at": base.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)})
-			}
-			json.NewEncoder(w).Encode(out)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Not Found"}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	created := make(map[string]string, len(tags))
+	for i, tag := range tags {
+		created[tag] = base.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)
+	}
+	fake := &registrytest.GitLab{Project: "oil%2Fapp", Token: glToken, Tags: map[int64][]string{1: tags}, Created: created,
+		Repos: []registrytest.GitLabRepo{{ID: 1, Path: "oil/app", Location: "registry.example.com/oil/app"}}}
+	return fake.Start(t)
 }
 
 func TestDeployThroughArgoCD(t *testing.T) {

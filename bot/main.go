@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/botapp"
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/demo"
@@ -66,6 +67,13 @@ func main() {
 		os.Exit(2)
 	}
 	if err := botapp.Run(ctx, cfg, log, botapp.Deps{}); err != nil {
+		var group *access.GroupError
+		if errors.As(err, &group) {
+			// CHATOPS_GROUP_ID names a group the bot cannot use.
+			log.Error("configuration error: " + err.Error())
+			stop()
+			os.Exit(2)
+		}
 		log.Error(err.Error())
 		stop()
 		os.Exit(1)

@@ -63,6 +63,13 @@ var seedOnce sync.Once
 
 func newWorld(t testing.TB, extraEnv ...string) *world {
 	t.Helper()
+	return newWorldWith(t, nil, extraEnv...)
+}
+
+// newWorldWith is newWorld with setup run on the Telegram emulator before
+// the bot starts (to create the team's group, say).
+func newWorldWith(t testing.TB, setup func(*telegramtest.Server), extraEnv ...string) *world {
+	t.Helper()
 	ctx := context.Background()
 	c := clustertest.Shared(t)
 	seedOnce.Do(func() {
@@ -75,6 +82,9 @@ func newWorld(t testing.TB, extraEnv ...string) *world {
 		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
 	tg := bottest.Telegram(t, token)
+	if setup != nil {
+		setup(tg)
+	}
 	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app"}
 	w.env = append([]string{
 		"TELEGRAM_BOT_TOKEN=" + token,
@@ -363,7 +373,9 @@ func TestStartupRefusesBadConfiguration(t *testing.T) {
 		want string
 	}{
 		{"no token", []string{"CHATOPS_OPERATORS=1"}, "TELEGRAM_BOT_TOKEN is not set"},
-		{"nobody allowed", []string{"TELEGRAM_BOT_TOKEN=" + token}, "neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set"},
+		{"nobody allowed", []string{"TELEGRAM_BOT_TOKEN=" + token}, "none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set"},
+		{"malformed group id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=@oil_team"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got \"@oil_team\"`},
+		{"malformed group role", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_GROUP_ID=-1001234567890", "CHATOPS_GROUP_MEMBER_ROLE=reader"}, `CHATOPS_GROUP_MEMBER_ROLE must be one of operator, viewer, none, got \"reader\"`},
 		{"username instead of id", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=@boss"}, `CHATOPS_OPERATORS must be comma-separated numeric Telegram user ids`},
 		{"bad max replicas", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1", "REGISTRY_SOURCE=oci", "REGISTRY_IMAGE=r.example.com/oil/app", "BOT_MAX_REPLICAS=ten"}, "BOT_MAX_REPLICAS must be a whole number from 0 to 1000"},
 		{"no source", []string{"TELEGRAM_BOT_TOKEN=" + token, "CHATOPS_OPERATORS=1"}, "REGISTRY_SOURCE is not set"},

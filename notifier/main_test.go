@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/clustertest"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
@@ -34,7 +35,8 @@ func TestMain(m *testing.M) {
 	if out, err := build.CombinedOutput(); err != nil {
 		panic("build notifier: " + err.Error() + "\n" + string(out))
 	}
-	code := m.Run()
+	// The watch tests keep their state on the package's shared cluster.
+	code := clustertest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -79,8 +79,8 @@ app.kubernetes.io/component: chatops-bot
 {{- if not (or .Values.telegram.token .Values.telegram.existingSecret) }}
 {{- fail "telegram.token or telegram.existingSecret is required: the bot token from @BotFather" }}
 {{- end }}
-{{- if not (or .Values.chatops.operators .Values.chatops.viewers) }}
-{{- fail "chatops.operators or chatops.viewers is required: numeric Telegram user ids such as [123456789] (NOTES.txt says how to find yours)" }}
+{{- if not (or .Values.chatops.operators .Values.chatops.viewers (not (kindIs "invalid" (.Values.chatops.group).id))) }}
+{{- fail "chatops.operators, chatops.viewers or chatops.group.id is required: numeric Telegram user ids such as [123456789] (NOTES.txt says how to find yours), or the team's group id such as -1001234567890" }}
 {{- end }}
 {{- if and (eq .Values.registry.source "oci") (not .Values.registry.image) }}
 {{- fail "registry.image is required for registry.source oci: the image reference without tag, such as registry.example.com/oil/app" }}

@@ -87,6 +87,11 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	if err != nil {
 		return err
 	}
+	checker, group, err := newAccess(ctx, cfg, bot, metrics, log)
+	if err != nil {
+		return err
+	}
+	cfg.Core.Access, cfg.Core.Group = checker, group
 	// The audit line of each command names the replica that ran it.
 	core := chatops.New(cfg.Core, kc, deployer, reg, log.With("replica", cfg.Leader.Identity), ns, cfg.Deployment)
 	pollOpts := tgbot.Options{
@@ -160,7 +165,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 
 	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
 		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
-		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers),
+		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID,
 		"replica", cfg.Leader.Identity, "leader_election", elector != nil)
 	if elector == nil {
 		err = poller.Load().Run(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
@@ -40,6 +41,9 @@ type Config struct {
 	Core       chatops.Config
 	Delivery   Delivery
 	Leader     leader.Config
+	// Access is the group part of the access policy (CHATOPS_GROUP_*); the
+	// lists are Core.Operators and Core.Viewers.
+	Access access.Config
 }
 
 // Delivery tunes how messages reach the command core.
@@ -114,8 +118,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Core.Viewers, err = userIDs("CHATOPS_VIEWERS", env("CHATOPS_VIEWERS")); err != nil {
 		return c, err
 	}
-	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 {
-		return c, fmt.Errorf("neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321")
+	if c.Access, err = groupAccess(env); err != nil {
+		return c, err
+	}
+	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 && c.Access.GroupID == 0 {
+		return c, fmt.Errorf("none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890")
 	}
 	if v := env("CHATOPS_AUDIT_CHAT_ID"); v != "" {
 		if c.Core.AuditChatID, err = strconv.ParseInt(v, 10, 64); err != nil || c.Core.AuditChatID == 0 {
@@ -221,6 +228,37 @@ func leaderConfig(env func(string) string) (leader.Config, error) {
 		return l, fmt.Errorf("BOT_LEASE_NAME must be a Kubernetes object name such as %s, got %q: %s", leader.DefaultLease, l.Lease, strings.Join(errs, "; "))
 	}
 	return l, l.Validate()
+}
+
+// groupAccess reads CHATOPS_GROUP_ID and the settings that go with it.
+func groupAccess(env func(string) string) (access.Config, error) {
+	a := access.Config{AdminRole: access.Operator, MemberRole: access.Viewer, CacheTTL: access.DefaultCacheTTL}
+	if v := env("CHATOPS_GROUP_ID"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id >= 0 {
+			return a, fmt.Errorf("CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got %q", v)
+		}
+		a.GroupID = id
+	}
+	for _, r := range []struct {
+		name string
+		dst  *access.Role
+	}{{"CHATOPS_GROUP_ADMIN_ROLE", &a.AdminRole}, {"CHATOPS_GROUP_MEMBER_ROLE", &a.MemberRole}} {
+		v := env(r.name)
+		if v == "" {
+			continue
+		}
+		role, ok := access.ParseRole(v)
+		if !ok {
+			return a, fmt.Errorf("%s must be one of %s, got %q", r.name, strings.Join(access.GroupRoles, ", "), v)
+		}
+		*r.dst = role
+	}
+	var err error
+	if a.CacheTTL, err = duration("CHATOPS_GROUP_CACHE", env("CHATOPS_GROUP_CACHE"), access.DefaultCacheTTL); err != nil {
+		return a, err
+	}
+	return a, nil
 }
 
 // argoConfig reads the ARGOCD_* variables of DEPLOY_VIA=argocd.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/derrick-kit/derrick/internal/access"
 )
 
 func base() map[string]string {
@@ -39,9 +41,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestGroupAccess(t *testing.T) {
+	c, err := load(map[string]string{"CHATOPS_VIEWERS": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := access.Config{AdminRole: access.Operator, MemberRole: access.Viewer, CacheTTL: time.Minute}
+	if diff := cmp.Diff(want, c.Access); diff != "" {
+		t.Errorf("access without a group (-want +got):\n%s", diff)
+	}
+	c, err = load(map[string]string{"CHATOPS_OPERATORS": "", "CHATOPS_GROUP_ID": "-1001234567890", "CHATOPS_GROUP_ADMIN_ROLE": "viewer",
+		"CHATOPS_GROUP_MEMBER_ROLE": "none", "CHATOPS_GROUP_CACHE": "30s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = access.Config{GroupID: -1001234567890, AdminRole: access.Viewer, MemberRole: access.Stranger, CacheTTL: 30 * time.Second}
+	if diff := cmp.Diff(want, c.Access); diff != "" {
+		t.Errorf("access through a group (-want +got):\n%s", diff)
+	}
+}
+
 func TestAccepts(t *testing.T) {
 	for name, over := range map[string]map[string]string{
 		"viewers only":  {"CHATOPS_OPERATORS": "", "CHATOPS_VIEWERS": "5"},
+		"group only":    {"CHATOPS_OPERATORS": "", "CHATOPS_GROUP_ID": "-1001234567890", "CHATOPS_GROUP_ADMIN_ROLE": "viewer", "CHATOPS_GROUP_MEMBER_ROLE": "none", "CHATOPS_GROUP_CACHE": "30s"},
 		"gitlab source": {"REGISTRY_SOURCE": "gitlab", "GITLAB_URL": "https://gitlab.example.com", "GITLAB_TOKEN": "glpat-x", "GITLAB_PROJECT": "oil/app", "REGISTRY_IMAGE": ""},
 		"english":       {"BOT_LANG": "en"},
 		"audit chat":    {"CHATOPS_AUDIT_CHAT_ID": "-1001234567890"},
@@ -66,7 +89,12 @@ func TestRejects(t *testing.T) {
 	}{
 		{"no token", map[string]string{"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN is not set"},
 		{"token with a slash", map[string]string{"TELEGRAM_BOT_TOKEN": "12/34"}, "TELEGRAM_BOT_TOKEN is malformed"},
-		{"nobody", map[string]string{"CHATOPS_OPERATORS": ""}, "neither CHATOPS_OPERATORS nor CHATOPS_VIEWERS is set"},
+		{"nobody", map[string]string{"CHATOPS_OPERATORS": ""}, "none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set"},
+		{"group id a word", map[string]string{"CHATOPS_GROUP_ID": "oil-team"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got "oil-team"`},
+		{"group id of a user", map[string]string{"CHATOPS_GROUP_ID": "12345"}, `CHATOPS_GROUP_ID must be the numeric id of a Telegram group`},
+		{"group admin role", map[string]string{"CHATOPS_GROUP_ID": "-100", "CHATOPS_GROUP_ADMIN_ROLE": "admin"}, `CHATOPS_GROUP_ADMIN_ROLE must be one of operator, viewer, none, got "admin"`},
+		{"group member role", map[string]string{"CHATOPS_GROUP_ID": "-100", "CHATOPS_GROUP_MEMBER_ROLE": "Viewer"}, `CHATOPS_GROUP_MEMBER_ROLE must be one of operator, viewer, none, got "Viewer"`},
+		{"group cache", map[string]string{"CHATOPS_GROUP_ID": "-100", "CHATOPS_GROUP_CACHE": "60"}, `CHATOPS_GROUP_CACHE must be a positive Go duration such as 2m or 90s, got "60"`},
 		{"username", map[string]string{"CHATOPS_VIEWERS": "@boss"}, `CHATOPS_VIEWERS must be comma-separated numeric Telegram user ids such as 123456789,987654321, got "@boss"`},
 		{"negative id", map[string]string{"CHATOPS_OPERATORS": "-5"}, "CHATOPS_OPERATORS must be comma-separated numeric"},
 		{"audit chat word", map[string]string{"CHATOPS_AUDIT_CHAT_ID": "ops"}, `CHATOPS_AUDIT_CHAT_ID must be a numeric chat id`},

@@ -9,11 +9,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -55,18 +55,21 @@ type Cluster interface {
 var _ Cluster = (*cluster.Client)(nil)
 
 // Role is what a user may do.
-type Role int
+type Role = access.Role
 
 // Roles, from least to most.
 const (
-	Stranger Role = iota
-	Viewer
-	Operator
+	Stranger = access.Stranger
+	Viewer   = access.Viewer
+	Operator = access.Operator
 )
 
-func (r Role) String() string {
-	return [...]string{"stranger", "viewer", "operator"}[r]
+// Access decides who may do what; *access.Checker is the production one.
+type Access interface {
+	Decide(ctx context.Context, userID int64) access.Decision
 }
+
+var _ Access = (*access.Checker)(nil)
 
 // Config is the core's configuration; the bot's main reads it from the
 // environment and validates it.
@@ -83,6 +86,11 @@ type Config struct {
 	MaxMessages        int           // longer replies become a document
 	CommandTimeout     time.Duration // BOT_COMMAND_TIMEOUT: bound of one command
 	GroupLogs          bool          // BOT_GROUP_LOGS: /get_logs allowed in groups
+	// Access decides roles; nil: by Operators and Viewers only.
+	Access Access
+	// Group is the title of the team's group when access goes through
+	// one (CHATOPS_GROUP_ID), for the refusal texts; "" when none.
+	Group string
 }
 
 // Defaults of the optional settings.
@@ -137,6 +145,9 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	if t == nil {
 		t, pt = &ru, &ruPoll
 	}
+	if cfg.Access == nil {
+		cfg.Access = access.New(access.Config{Operators: cfg.Operators, Viewers: cfg.Viewers}, nil, log)
+	}
 	h := newHealth()
 	core := &Core{cfg: cfg, t: t, pt: pt, health: h, cluster: trackedCluster{c, h}, deployer: newTrackedDeployer(d, h),
 		log: log, now: time.Now, ns: ns, name: deployment}
@@ -149,15 +160,10 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 // Health is how the last call to each dependency ended, for /readyz.
 func (c *Core) Health() *Health { return c.health }
 
-// RoleOf decides by numeric user id only; usernames can change hands.
-func (c *Core) RoleOf(userID int64) Role {
-	switch {
-	case slices.Contains(c.cfg.Operators, userID):
-		return Operator
-	case slices.Contains(c.cfg.Viewers, userID):
-		return Viewer
-	}
-	return Stranger
+// RoleOf decides by numeric user id (usernames can change hands): the
+// explicit lists, then the team's group when there is one.
+func (c *Core) RoleOf(ctx context.Context, userID int64) access.Decision {
+	return c.cfg.Access.Decide(ctx, userID)
 }
 
 // Outcomes recorded in the audit log and metrics.
@@ -199,11 +205,34 @@ func (c *Core) audit(ctx context.Context, v Verdict, outcome string) {
 		level = slog.LevelWarn
 	}
 	attrs := []any{"user_id", v.In.UserID, "username", v.In.Username, "chat_id", v.In.ChatID,
-		"command", v.name, "args", v.args, "role", v.role.String(), "outcome", outcome}
+		"command", v.name, "args", v.args, "role", v.who.Role.String(), "role_via", v.who.Via, "outcome", outcome}
 	if v.In.Forwarded {
 		attrs = append(attrs, "forwarded", true)
 	}
 	c.log.Log(ctx, level, "command", attrs...)
+}
+
+// refusal tells a stranger how to get access: join the team's group, when
+// there is one, or give their id to an admin.
+func (c *Core) refusal(userID int64, help bool) string {
+	format := c.t.Refused
+	if help {
+		format = c.t.HelpStranger
+	}
+	how := c.t.AskAdmin
+	if c.cfg.Group != "" {
+		how = fmt.Sprintf(c.t.JoinGroup, esc(c.cfg.Group))
+	}
+	return fmt.Sprintf(format, userID, how)
+}
+
+// usage is the usage line of command name in the bot's language.
+func (c *Core) usage(name string) string {
+	u, ok := c.t.Usages[name]
+	if !ok {
+		u = "/" + name
+	}
+	return fmt.Sprintf(c.t.Usage, esc(u))
 }
 
 // announce tells the audit chat, when there is one, who changed what and

@@ -75,34 +75,50 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// goldenCases are the replies kept in testdata/ (ru) and testdata/en/.
+var goldenCases = []struct {
+	name string
+	user int64
+	text string
+}{
+	{"help_operator", operator, "/help"},
+	{"help_viewer", viewer, "/start"},
+	{"help_stranger", stranger, "/start"},
+	{"refused_stranger", stranger, "/get_nodes"},
+	{"showcontainers", viewer, "/showcontainers"},
+	{"get_nodes", viewer, "/get_nodes"},
+	{"get_pods", viewer, "/get_pods"},
+	{"get_logs", viewer, "/get_logs oil-refinery-application-7d9f-abcde"},
+	{"get_logs_usage", viewer, "/get_logs"},
+	{"deploy", operator, "/deploy 0.10.5"},
+	{"deploy_usage", operator, "/deploy"},
+	{"deploy_unknown_tag", operator, "/deploy 9.9.9"},
+	{"set_replicas", operator, "/set_replicas 5"},
+	{"set_replicas_usage", operator, "/set_replicas"},
+	{"set_replicas_out_of_range", operator, "/set_replicas 11"},
+	{"cordon", operator, "/cordon node-a"},
+	{"cordon_usage", operator, "/cordon"},
+	{"cordon_already", operator, "/cordon node-b"},
+	{"uncordon", operator, "/uncordon node-b"},
+	{"get_logs_foreign_pod", viewer, "/get_logs kube-apiserver-0"},
+	{"viewer_refused", viewer, "/deploy 0.10.5"},
+	{"unknown_command", operator, "/reboot"},
+	{"not_a_command", operator, "hello"},
+}
+
 func TestRepliesGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		user int64
-		text string
-	}{
-		{"help_operator", operator, "/help"},
-		{"help_viewer", viewer, "/start"},
-		{"help_stranger", stranger, "/start"},
-		{"showcontainers", viewer, "/showcontainers"},
-		{"get_nodes", viewer, "/get_nodes"},
-		{"get_pods", viewer, "/get_pods"},
-		{"get_logs", viewer, "/get_logs oil-refinery-application-7d9f-abcde"},
-		{"deploy", operator, "/deploy 0.10.5"},
-		{"deploy_unknown_tag", operator, "/deploy 9.9.9"},
-		{"set_replicas", operator, "/set_replicas 5"},
-		{"set_replicas_out_of_range", operator, "/set_replicas 11"},
-		{"cordon", operator, "/cordon node-a"},
-		{"cordon_already", operator, "/cordon node-b"},
-		{"uncordon", operator, "/uncordon node-b"},
-		{"get_logs_foreign_pod", viewer, "/get_logs kube-apiserver-0"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, nil)
-			rec, _ := h.run(t, tt.user, tt.text)
-			golden(t, tt.name, rec.texts())
-		})
+	for _, lang := range Languages() {
+		for _, tt := range goldenCases {
+			t.Run(lang+"/"+tt.name, func(t *testing.T) {
+				h := newHarness(t, func(c *Config) { c.Lang = lang })
+				rec, _ := h.run(t, tt.user, tt.text)
+				name := tt.name
+				if lang != "ru" {
+					name = filepath.Join(lang, name)
+				}
+				golden(t, name, rec.texts())
+			})
+		}
 	}
 }
 
@@ -139,7 +155,7 @@ func TestRolesAndInput(t *testing.T) {
 		{"deploy", operator, "/deploy 0.10.5", outcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5"}},
 		{"logs of a foreign pod", operator, "/get_logs etcd-0", outcomeInvalid, "Список подов: /get_pods", nil},
 		{"unknown command", operator, "/reboot", outcomeInvalid, "Неизвестная команда /reboot", nil},
-		{"for this bot in a group", operator, "/get_nodes@oil_bot", outcomeOK, "Ноды кластера (3):", nil},
+		{"for this bot in a group", operator, "/get_nodes@oil_bot", outcomeOK, "Ноды кластера (4):", nil},
 		{"command case is ignored", operator, "/GET_NODES", outcomeOK, "Ноды кластера", nil},
 		{"plain text in a DM", operator, "hello", outcomeInvalid, "Я понимаю только команды", nil},
 	}
@@ -234,9 +250,9 @@ func TestAuditLogAndChat(t *testing.T) {
 	}
 	want := []map[string]any{
 		{"level": "INFO", "msg": "command", "user_id": float64(operator), "username": "op", "chat_id": float64(operator),
-			"command": "cordon", "args": []any{"node-a"}, "role": "operator", "outcome": "ok"},
+			"command": "cordon", "args": []any{"node-a"}, "role": "operator", "role_via": "list", "outcome": "ok"},
 		{"level": "WARN", "msg": "command", "user_id": float64(stranger), "username": "eve", "chat_id": float64(stranger),
-			"command": "deploy", "args": []any{"0.10.5"}, "role": "stranger", "outcome": "refused"},
+			"command": "deploy", "args": []any{"0.10.5"}, "role": "stranger", "role_via": "none", "outcome": "refused"},
 	}
 	if diff := cmp.Diff(want, entries); diff != "" {
 		t.Errorf("audit log (-want +got):\n%s", diff)

@@ -28,7 +28,6 @@ type cmdCtx struct {
 type command struct {
 	mutates          bool
 	minArgs, maxArgs int
-	usage            string
 	// run does the work and answers; it returns the outcome and, for a
 	// change, what to announce in the audit chat.
 	run func(c *Core, ctx context.Context, cc cmdCtx) (outcome, announce string)
@@ -41,16 +40,16 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"start":          {maxArgs: 0, usage: "/start", run: (*Core).help},
-		"help":           {maxArgs: 0, usage: "/help", run: (*Core).help},
-		"showcontainers": {maxArgs: 0, usage: "/showcontainers", run: (*Core).showContainers},
-		"deploy":         {mutates: true, minArgs: 1, maxArgs: 1, usage: "/deploy {версия}, например /deploy 0.10.5", run: (*Core).deploy},
-		"set_replicas":   {mutates: true, minArgs: 1, maxArgs: 1, usage: "/set_replicas {число}, например /set_replicas 3", run: (*Core).setReplicas},
-		"get_nodes":      {maxArgs: 0, usage: "/get_nodes", run: (*Core).getNodes},
-		"cordon":         {mutates: true, minArgs: 1, maxArgs: 1, usage: "/cordon {нода}", run: (*Core).cordon},
-		"uncordon":       {mutates: true, minArgs: 1, maxArgs: 1, usage: "/uncordon {нода}", run: (*Core).uncordon},
-		"get_pods":       {maxArgs: 0, usage: "/get_pods", run: (*Core).getPods},
-		"get_logs":       {minArgs: 1, maxArgs: 1, usage: "/get_logs {под}", run: (*Core).getLogs},
+		"start":          {maxArgs: 0, run: (*Core).help},
+		"help":           {maxArgs: 0, run: (*Core).help},
+		"showcontainers": {maxArgs: 0, run: (*Core).showContainers},
+		"deploy":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).deploy},
+		"set_replicas":   {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).setReplicas},
+		"get_nodes":      {maxArgs: 0, run: (*Core).getNodes},
+		"cordon":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).cordon},
+		"uncordon":       {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).uncordon},
+		"get_pods":       {maxArgs: 0, run: (*Core).getPods},
+		"get_logs":       {minArgs: 1, maxArgs: 1, run: (*Core).getLogs},
 	}
 }
 
@@ -137,7 +136,7 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
 	version := cc.args[0]
 	announce := "/deploy " + esc(version)
 	if !tagRE.MatchString(version) {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.Usage, esc(commands["deploy"].usage)))
+		c.reply(ctx, cc.out, c.usage("deploy"))
 		return outcomeInvalid, ""
 	}
 	tags, found, err := registry.Find(ctx, c.registry, version)
@@ -307,10 +306,14 @@ func (c *Core) getNodes(ctx context.Context, cc cmdCtx) (string, string) {
 		return c.fail(ctx, cc, "get_nodes", err), ""
 	}
 	rows := make([][]string, 0, len(nodes)+1)
-	rows = append(rows, []string{"NAME", "EXTERNAL-IP", "PODS"})
+	rows = append(rows, []string{"NAME", "ADDRESS", "PODS"})
 	for _, n := range nodes {
 		ip := n.ExternalIP
-		if ip == "" {
+		switch {
+		case ip != "":
+		case n.InternalIP != "":
+			ip = fmt.Sprintf(c.t.NodeInternal, n.InternalIP)
+		default:
 			ip = "—"
 		}
 		can := c.t.NodeYes

@@ -28,9 +28,10 @@ type fakeCluster struct {
 func newFakeCluster() *fakeCluster {
 	return &fakeCluster{
 		nodes: []cluster.Node{
-			{Name: "node-a", ExternalIP: "203.0.113.10", Schedulable: true},
+			{Name: "node-a", ExternalIP: "203.0.113.10", InternalIP: "10.0.0.10", Schedulable: true},
 			{Name: "node-b", ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
-			{Name: "node-c", Reasons: []string{"NotReady", "taint dedicated=gpu:NoSchedule"}},
+			{Name: "node-c", InternalIP: "10.0.0.12", Reasons: []string{"NotReady", "taint dedicated=gpu:NoSchedule"}},
+			{Name: "node-d", Schedulable: true},
 		},
 		pods: []cluster.Pod{
 			{Name: "oil-refinery-application-7d9f-abcde", Phase: "Running", Status: "Running", Ready: 1, Containers: 1},

@@ -10,9 +10,15 @@ type texts struct {
 	Unknown                        string
 	NotCommand                     string
 	Refused, ViewerRefused         string
-	Stale                          string
-	Usage                          string
-	Failed                         string
+	// How a stranger gets access (the last %s of Refused and HelpStranger).
+	AskAdmin, JoinGroup string
+	// Unchecked: the group could not be asked about this user.
+	Unchecked string
+	// Usages are the usage lines of the commands that take arguments.
+	Usages map[string]string
+	Stale  string
+	Usage  string
+	Failed string
 
 	NoTags, TagsHeader, UnknownTag  string
 	DeployStart, DeployProgress     string
@@ -21,6 +27,7 @@ type texts struct {
 	ReplicasRange, ReplicasSame     string
 	ReplicasSet                     string
 	NodesHeader, NodeYes, NodeNo    string
+	NodeInternal                    string // marks an InternalIP shown for want of an ExternalIP
 	NodeNotFound                    string
 	Cordoned, AlreadyCordoned       string
 	Uncordoned, AlreadyUncordoned   string
@@ -43,18 +50,28 @@ var ru = texts{
 		"showcontainers": "версии образа в реестре",
 		"deploy":         "развернуть версию: /deploy 0.10.5",
 		"set_replicas":   "число реплик: /set_replicas 3",
-		"get_nodes":      "ноды, внешние адреса, можно ли размещать поды",
+		"get_nodes":      "ноды, их адреса, можно ли размещать поды",
 		"cordon":         "запретить размещение подов на ноде",
 		"uncordon":       "разрешить размещение подов на ноде",
 		"get_pods":       "поды приложения",
 		"get_logs":       "последние 30 строк лога пода",
 	},
-	Help:              "Я управляю <b>%s</b> в namespace <b>%s</b>. Ваша роль: оператор.\n\n%s",
-	HelpViewer:        "Я показываю состояние <b>%s</b> в namespace <b>%s</b>. Ваша роль: наблюдатель (только просмотр).\n\n%s",
-	HelpStranger:      "У вас нет доступа к этому боту. Ваш Telegram ID: <code>%d</code> — передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
-	Unknown:           "Неизвестная команда /%s. Список команд: /help",
-	NotCommand:        "Я понимаю только команды. Список команд: /help",
-	Refused:           "Доступ запрещён. Ваш Telegram ID: <code>%d</code> — передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	Help:         "Я управляю <b>%s</b> в namespace <b>%s</b>. Ваша роль: оператор.\n\n%s",
+	HelpViewer:   "Я показываю состояние <b>%s</b> в namespace <b>%s</b>. Ваша роль: наблюдатель (только просмотр).\n\n%s",
+	HelpStranger: "У вас нет доступа к этому боту. Ваш Telegram ID: <code>%d</code>. %s",
+	Unknown:      "Неизвестная команда /%s. Список команд: /help",
+	NotCommand:   "Я понимаю только команды. Список команд: /help",
+	Refused:      "Доступ запрещён. Ваш Telegram ID: <code>%d</code>. %s",
+	AskAdmin:     "Передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	JoinGroup:    "Вступите в группу команды «%s» (её участники получают доступ сами) или передайте ID администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	Unchecked:    "Не удалось проверить, состоите ли вы в группе команды: Telegram не ответил. Попробуйте ещё раз через минуту.",
+	Usages: map[string]string{
+		"deploy":       "/deploy {версия}, например /deploy 0.10.5",
+		"set_replicas": "/set_replicas {число}, например /set_replicas 3",
+		"cordon":       "/cordon {нода}, например /cordon worker-1",
+		"uncordon":     "/uncordon {нода}, например /uncordon worker-1",
+		"get_logs":     "/get_logs {под}; имена подов: /get_pods",
+	},
 	ViewerRefused:     "Команда /%s меняет кластер и доступна только операторам. Вам доступен просмотр: /help",
 	Stale:             "Команда /%s пришла через %s после отправки (больше %s) и не выполнена. Если она всё ещё нужна, отправьте её снова.",
 	Usage:             "Использование: %s",
@@ -72,6 +89,7 @@ var ru = texts{
 	NodesHeader:       "Ноды кластера (%d):",
 	NodeYes:           "да",
 	NodeNo:            "нет",
+	NodeInternal:      "%s (внутренний)",
 	NodeNotFound:      "Ноды <b>%s</b> нет в кластере. Список нод: /get_nodes",
 	Cordoned:          "Нода <b>%s</b> выведена из размещения подов (cordon).",
 	AlreadyCordoned:   "Нода <b>%s</b> уже недоступна для размещения, ничего не меняю.",
@@ -105,18 +123,28 @@ var en = texts{
 		"showcontainers": "image versions in the registry",
 		"deploy":         "deploy a version: /deploy 0.10.5",
 		"set_replicas":   "number of replicas: /set_replicas 3",
-		"get_nodes":      "nodes, external addresses, can pods be placed",
+		"get_nodes":      "nodes, their addresses, can pods be placed",
 		"cordon":         "stop placing pods on a node",
 		"uncordon":       "allow placing pods on a node again",
 		"get_pods":       "pods of the application",
 		"get_logs":       "last 30 log lines of a pod",
 	},
-	Help:              "I manage <b>%s</b> in namespace <b>%s</b>. Your role: operator.\n\n%s",
-	HelpViewer:        "I show the state of <b>%s</b> in namespace <b>%s</b>. Your role: viewer (read-only).\n\n%s",
-	HelpStranger:      "You have no access to this bot. Your Telegram ID is <code>%d</code>: give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
-	Unknown:           "Unknown command /%s. Commands: /help",
-	NotCommand:        "I only understand commands. Commands: /help",
-	Refused:           "Access denied. Your Telegram ID is <code>%d</code>: give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	Help:         "I manage <b>%s</b> in namespace <b>%s</b>. Your role: operator.\n\n%s",
+	HelpViewer:   "I show the state of <b>%s</b> in namespace <b>%s</b>. Your role: viewer (read-only).\n\n%s",
+	HelpStranger: "You have no access to this bot. Your Telegram ID is <code>%d</code>. %s",
+	Unknown:      "Unknown command /%s. Commands: /help",
+	NotCommand:   "I only understand commands. Commands: /help",
+	Refused:      "Access denied. Your Telegram ID is <code>%d</code>. %s",
+	AskAdmin:     "Give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	JoinGroup:    "Join the team's group “%s” (its members get access by themselves), or give the ID to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	Unchecked:    "Could not check whether you are in the team's group: Telegram did not answer. Try again in a minute.",
+	Usages: map[string]string{
+		"deploy":       "/deploy {version}, e.g. /deploy 0.10.5",
+		"set_replicas": "/set_replicas {number}, e.g. /set_replicas 3",
+		"cordon":       "/cordon {node}, e.g. /cordon worker-1",
+		"uncordon":     "/uncordon {node}, e.g. /uncordon worker-1",
+		"get_logs":     "/get_logs {pod}; pod names: /get_pods",
+	},
 	ViewerRefused:     "/%s changes the cluster and is for operators only. You may look: /help",
 	Stale:             "/%s arrived %s after it was sent (more than %s) and was not run. Send it again if it is still needed.",
 	Usage:             "Usage: %s",
@@ -134,6 +162,7 @@ var en = texts{
 	NodesHeader:       "Cluster nodes (%d):",
 	NodeYes:           "yes",
 	NodeNo:            "no",
+	NodeInternal:      "%s (internal)",
 	NodeNotFound:      "There is no node <b>%s</b>. Nodes: /get_nodes",
 	Cordoned:          "Node <b>%s</b> is cordoned: no new pods are placed on it.",
 	AlreadyCordoned:   "Node <b>%s</b> is already cordoned; nothing changed.",

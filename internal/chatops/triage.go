@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/access"
 )
 
 // Verdict is what Triage decided about one message, before any slot is
@@ -31,7 +33,7 @@ type Verdict struct {
 
 	name string
 	args []string
-	role Role
+	who  access.Decision
 }
 
 // Label maps a command name to a metric label: the name when it is one of
@@ -65,8 +67,7 @@ func CommandNames() []string {
 // of them is to Run.
 func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict {
 	name, args, ok := parseCommand(in.Text, botUsername)
-	role := c.RoleOf(in.UserID)
-	v := Verdict{In: in, name: name, args: args, role: role, Stranger: role == Stranger}
+	v := Verdict{In: in, name: name, args: args}
 	switch {
 	case !ok && (!in.Private || name != ""):
 		// Another bot's command, or chatter in a group.
@@ -79,6 +80,11 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 		return v
 	}
 	v.Command = Label(name)
+	// Only now the role: with a team's group it may cost a (cached)
+	// getChatMember, which group chatter must not.
+	v.who = c.RoleOf(ctx, in.UserID)
+	role := v.who.Role
+	v.Stranger = role == Stranger
 	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
 		v.Outcome = outcomeStale
 		if role != Stranger && name != "" {
@@ -96,10 +102,10 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 		return reply(outcomeRefused, c.pt.Forwarded)
 	case name == "":
 		return reply(outcomeInvalid, c.t.NotCommand)
-	case role == Stranger && (name == "start" || name == "help"):
-		return reply(outcomeRefused, fmt.Sprintf(c.t.HelpStranger, in.UserID))
+	case role == Stranger && v.who.Unchecked:
+		return reply(outcomeRefused, c.t.Unchecked)
 	case role == Stranger:
-		return reply(outcomeRefused, fmt.Sprintf(c.t.Refused, in.UserID))
+		return reply(outcomeRefused, c.refusal(in.UserID, name == "start" || name == "help"))
 	case !known:
 		return reply(outcomeInvalid, fmt.Sprintf(c.t.Unknown, esc(name)))
 	case cmd.mutates && role < Operator:
@@ -107,7 +113,7 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 	case name == "get_logs" && !in.Private && !c.cfg.GroupLogs:
 		return reply(outcomeRefused, c.pt.GroupLogs)
 	case len(args) < cmd.minArgs || len(args) > cmd.maxArgs:
-		return reply(outcomeInvalid, fmt.Sprintf(c.t.Usage, esc(cmd.usage)))
+		return reply(outcomeInvalid, c.usage(name))
 	}
 	v.Run = true
 	return v
@@ -125,7 +131,7 @@ func (c *Core) Run(ctx context.Context, v Verdict, out Responder) Result {
 	if v.Run {
 		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 		defer cancel()
-		cc := cmdCtx{in: v.In, out: detached{out: out, ctx: ctx}, args: v.args, role: v.role, follow: &res.Follow}
+		cc := cmdCtx{in: v.In, out: detached{out: out, ctx: ctx}, args: v.args, role: v.who.Role, follow: &res.Follow}
 		var announce string
 		res.Outcome, announce = commands[v.name].run(c, wctx, cc)
 		if announce != "" {

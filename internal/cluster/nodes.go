@@ -29,6 +29,9 @@ type Node struct {
 	Name string
 	// ExternalIP is the node's first ExternalIP address, "" if it has none.
 	ExternalIP string
+	// InternalIP is the node's first InternalIP address, "" if it has none
+	// (on VM clusters often the only address a node has).
+	InternalIP string
 	// Schedulable is true when new pods can be placed on the node:
 	// not cordoned, Ready, and no NoSchedule or NoExecute taint.
 	Schedulable bool
@@ -72,9 +75,11 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 func nodeOf(n *corev1.Node) Node {
 	out := Node{Name: n.Name}
 	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeExternalIP {
+		switch {
+		case a.Type == corev1.NodeExternalIP && out.ExternalIP == "":
 			out.ExternalIP = a.Address
-			break
+		case a.Type == corev1.NodeInternalIP && out.InternalIP == "":
+			out.InternalIP = a.Address
 		}
 	}
 	cordoned := n.Spec.Unschedulable

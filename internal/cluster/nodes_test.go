@@ -65,27 +65,33 @@ func TestNodes(t *testing.T) {
 		node *corev1.Node
 		want cluster.Node
 	}{
-		{"ready, no external address", node("a"), cluster.Node{Name: "a", Schedulable: true}},
+		{"ready, only an internal address", node("a"), cluster.Node{Name: "a", InternalIP: "10.0.0.1", Schedulable: true}},
+		{"no address at all", node("a", func(n *corev1.Node) { n.Status.Addresses = nil }), cluster.Node{Name: "a", Schedulable: true}},
+		{"only an external address", node("a", func(n *corev1.Node) { n.Status.Addresses = nil }, externalIP("203.0.113.2")),
+			cluster.Node{Name: "a", ExternalIP: "203.0.113.2", Schedulable: true}},
+		{"first internal address", node("a", func(n *corev1.Node) {
+			n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "10.0.0.2"})
+		}), cluster.Node{Name: "a", InternalIP: "10.0.0.1", Schedulable: true}},
 		{"first external address", node("a", externalIP("203.0.113.1", "2001:db8::1")),
-			cluster.Node{Name: "a", ExternalIP: "203.0.113.1", Schedulable: true}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", ExternalIP: "203.0.113.1", Schedulable: true}},
 		{"cordoned, with the taint Kubernetes adds for it", node("a", cordoned, taint(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", Reasons: []string{"cordoned"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"cordoned"}}},
 		{"unschedulable taint left after uncordon", node("a", taint(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", Reasons: []string{"taint node.kubernetes.io/unschedulable:NoSchedule"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"taint node.kubernetes.io/unschedulable:NoSchedule"}}},
 		{"NotReady, with the taints Kubernetes adds for it", node("a", ready(corev1.ConditionFalse),
 			taint(corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule), taint(corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
 		{"Ready Unknown, unreachable", node("a", ready(corev1.ConditionUnknown), taint(corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
 		{"no conditions yet", node("a", func(n *corev1.Node) { n.Status.Conditions = nil }),
-			cluster.Node{Name: "a", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
 		{"NoSchedule and NoExecute taints, PreferNoSchedule ignored", node("a",
 			taint("dedicated", corev1.TaintEffectNoSchedule), taint("soft", corev1.TaintEffectPreferNoSchedule), taint("evict", corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", Reasons: []string{"taint dedicated:NoSchedule", "taint evict:NoExecute"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"taint dedicated:NoSchedule", "taint evict:NoExecute"}}},
 		{"only PreferNoSchedule", node("a", taint("soft", corev1.TaintEffectPreferNoSchedule)),
-			cluster.Node{Name: "a", Schedulable: true}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Schedulable: true}},
 		{"every reason, in order", node("a", externalIP("203.0.113.9"), cordoned, ready(corev1.ConditionFalse), taint("gpu", corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", ExternalIP: "203.0.113.9", Reasons: []string{"cordoned", "NotReady", "taint gpu:NoSchedule"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", ExternalIP: "203.0.113.9", Reasons: []string{"cordoned", "NotReady", "taint gpu:NoSchedule"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := cluster.New(fake.NewClientset(tc.node), target).Nodes(t.Context())

@@ -55,10 +55,10 @@ func TestRealNodes(t *testing.T) {
 		got[n.Name] = n
 	}
 	want := map[string]cluster.Node{
-		clustertest.NodeReady:    {Name: clustertest.NodeReady, ExternalIP: "203.0.113.10", Schedulable: true},
-		clustertest.NodeCordoned: {Name: clustertest.NodeCordoned, ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
-		clustertest.NodeTainted:  {Name: clustertest.NodeTainted, ExternalIP: "203.0.113.12", Reasons: []string{"taint dedicated:NoSchedule"}},
-		clustertest.NodeNotReady: {Name: clustertest.NodeNotReady, ExternalIP: "203.0.113.13", Reasons: []string{"NotReady"}},
+		clustertest.NodeReady:    {Name: clustertest.NodeReady, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.10", Schedulable: true},
+		clustertest.NodeCordoned: {Name: clustertest.NodeCordoned, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
+		clustertest.NodeTainted:  {Name: clustertest.NodeTainted, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.12", Reasons: []string{"taint dedicated:NoSchedule"}},
+		clustertest.NodeNotReady: {Name: clustertest.NodeNotReady, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.13", Reasons: []string{"NotReady"}},
 	}
 	for name := range got {
 		if _, ok := want[name]; !ok {

@@ -33,6 +33,15 @@ type NodeSpec struct {
 	// ExternalIP is kept in status.addresses; kwok adds InternalIP
 	// 127.0.0.1 (where the apiserver fetches logs) and Hostname.
 	ExternalIP string
+	// InternalIP, when set, is kept in status.addresses (with a Hostname
+	// address) instead of the one kwok would add. The apiserver cannot reach a kubelet there, so
+	// give such a node a NoSchedule taint unless its pods need no logs.
+	InternalIP string
+	// Unmanaged leaves the node to no kwok: its status.addresses stay
+	// exactly as given (kwok would add an InternalIP), it is never Ready
+	// and keeps the not-ready taint, so no pod is placed on it. SeedNodes
+	// does not wait for it.
+	Unmanaged bool
 	// Unschedulable cordons the node from the start.
 	Unschedulable bool
 	Taints        []corev1.Taint
@@ -89,8 +98,19 @@ func (c *Cluster) SeedNodes(ctx context.Context, t testing.TB, nodes ...NodeSpec
 		if spec.NotReady {
 			node.Labels[NotReadyLabel] = "true"
 		}
+		if spec.InternalIP != "" {
+			// With a Hostname too, as a kubelet reports it: kwok's
+			// node-initialize stage then leaves the addresses alone.
+			node.Status.Addresses = append(node.Status.Addresses,
+				corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: spec.InternalIP},
+				corev1.NodeAddress{Type: corev1.NodeHostName, Address: spec.Name})
+		}
 		if spec.ExternalIP != "" {
-			node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: spec.ExternalIP}}
+			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: spec.ExternalIP})
+		}
+		if spec.Unmanaged {
+			delete(node.Annotations, KwokNodeAnnotation)
+			node.Labels["type"] = "unmanaged"
 		}
 		if _, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("create node %q: %v", spec.Name, err)
@@ -99,6 +119,14 @@ func (c *Cluster) SeedNodes(ctx context.Context, t testing.TB, nodes ...NodeSpec
 	out := make([]*corev1.Node, 0, len(nodes))
 	for _, spec := range nodes {
 		var node *corev1.Node
+		if spec.Unmanaged {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, spec.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("get node %q: %v", spec.Name, err)
+			}
+			out = append(out, n)
+			continue
+		}
 		want := corev1.ConditionTrue
 		if spec.NotReady {
 			want = corev1.ConditionFalse

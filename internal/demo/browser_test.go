@@ -190,7 +190,15 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("command menu = %q, want the bot's nine commands", menu)
 	}
 
-	nodes := say("/get_nodes", regexp.MustCompile(`EXTERNAL-IP`))
+	// The list of accounts says how each person's role is decided.
+	vias := strings.Join(strs("read the accounts", `[...document.querySelectorAll('#people li .via')].map(e => e.textContent)`), "; ")
+	for _, want := range []string{"in CHATOPS_OPERATORS", "in CHATOPS_VIEWERS", "in no list: via the team's group", "in no list, not in the group"} {
+		if !strings.Contains(vias, want) {
+			t.Errorf("the accounts list %q lacks %q", vias, want)
+		}
+	}
+
+	nodes := say("/get_nodes", regexp.MustCompile(`ADDRESS`))
 	for _, want := range []string{
 		`worker-1\s+203\.0\.113\.11\s+yes`,
 		`worker-2\s+203\.0\.113\.12\s+no \(cordoned\)`,

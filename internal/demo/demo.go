@@ -26,6 +26,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/botapp"
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
@@ -96,6 +97,12 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	if err != nil {
 		_ = ln.Close()
+		return fmt.Errorf("telegram emulator: %w", err)
+	}
+
+	if err := seedGroup(tg); err != nil {
+		_ = ln.Close()
+		tg.Close()
 		return fmt.Errorf("telegram emulator: %w", err)
 	}
 
@@ -172,9 +179,31 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
+// seedGroup makes the team's group: the bot administers it, and the people
+// with InGroup are members.
+func seedGroup(tg *telegramtest.Server) error {
+	if err := tg.SetGroup(telegramtest.Chat{ID: AuditChatID, Title: auditTitle}); err != nil {
+		return err
+	}
+	if err := tg.SetMember(AuditChatID, tg.Bot(), telegramtest.ChatMember{Status: telegramtest.StatusAdministrator}); err != nil {
+		return err
+	}
+	for _, p := range People {
+		status := telegramtest.StatusLeft
+		if p.InGroup {
+			status = telegramtest.StatusMember
+		}
+		if err := tg.SetMember(AuditChatID, telegramtest.User{ID: p.ID, Username: p.Username, FirstName: p.Name}, telegramtest.ChatMember{Status: status}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // botConfig is the configuration the bot would read from its environment:
-// People[0] is an operator, People[1] a viewer, every change is announced
-// in the audit group, the rest are production defaults.
+// People[0] is an operator, People[1] a viewer, both by the lists; the
+// other members of the team's group are viewers through it; every change is
+// announced in that group; the rest are production defaults.
 func botConfig(apiURL, lang string) botconfig.Config {
 	return botconfig.Config{
 		Token:      botToken,
@@ -196,6 +225,9 @@ func botConfig(apiURL, lang string) botconfig.Config {
 			ProgressEvery:  chatops.DefaultProgressEvery,
 			LogLines:       chatops.DefaultLogLines,
 			MaxMessages:    chatops.DefaultMaxMessages,
+		},
+		Access: access.Config{
+			GroupID: AuditChatID, AdminRole: access.Operator, MemberRole: access.Viewer, CacheTTL: access.DefaultCacheTTL,
 		},
 	}
 }
@@ -219,8 +251,9 @@ in-process Telegram and a simulated cluster. No token, no cluster needed.
 
   Open %s
 
-  You write as %s (operator); switch to %s (viewer) or %s (no access)
-  on the left to see what each role may do. Try:
+  You write as %s (operator); switch to %s (viewer), %s (viewer
+  through the team's group, in no list) or %s (no access) on the left to
+  see what each role may do. Try:
 
     /help   /get_nodes   /get_pods   /showcontainers
     /get_logs %s
@@ -229,5 +262,5 @@ in-process Telegram and a simulated cluster. No token, no cluster needed.
   The bot speaks %s (BOT_LANG=ru or en). Its metrics: http://%s/metrics
   Ctrl-C stops the demo. The bot's log follows.
 
-`, url, People[0].Name, People[1].Name, People[2].Name, pod, languageNames[lang], ops)
+`, url, People[0].Name, People[1].Name, People[3].Name, People[2].Name, pod, languageNames[lang], ops)
 }

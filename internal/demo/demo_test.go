@@ -58,7 +58,7 @@ func TestRun(t *testing.T) {
 		}
 		return msgs[len(msgs)-1].Plain
 	}
-	operator, viewer, stranger := People[0], People[1], People[2]
+	operator, viewer, stranger, member := People[0], People[1], People[2], People[3]
 	for _, tc := range []struct {
 		who        Person
 		text, want string
@@ -69,6 +69,10 @@ func TestRun(t *testing.T) {
 		{viewer, "/get_pods", pod[1]},
 		{viewer, "/set_replicas 5", "for operators only"},
 		{stranger, "/get_nodes", "Access denied"},
+		{stranger, "/start", "Join the team's group “" + auditTitle + "”"},
+		{member, "/help", "Your role: viewer"},
+		{member, "/get_pods", pod[1]},
+		{member, "/cordon worker-1", "for operators only"},
 		{operator, "/showcontainers", "0.10.4  "},
 		{operator, "/set_replicas 4", "3 → 4"},
 	} {

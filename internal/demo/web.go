@@ -27,18 +27,25 @@ type Person struct {
 	Name     string `json:"name"`
 	Username string `json:"username"`
 	// Role is what the bot is configured to let them do: operator, viewer
-	// or stranger (in neither list).
+	// or stranger (in neither list nor the team's group).
 	Role string `json:"role"`
+	// Via is how the bot decides the role: "list" (CHATOPS_OPERATORS or
+	// CHATOPS_VIEWERS) or "group" (membership of the team's group).
+	Via string `json:"via"`
+	// InGroup is whether they are a member of the team's group.
+	InGroup bool `json:"inGroup"`
 }
 
 // People are the accounts the page can write as.
 var People = []Person{
-	{ID: 314159265, Name: "Olga", Username: "olga_ops", Role: "operator"},
-	{ID: 271828182, Name: "Viktor", Username: "viktor_sre", Role: "viewer"},
-	{ID: 161803398, Name: "Stas", Username: "stas_intern", Role: "stranger"},
+	{ID: 314159265, Name: "Olga", Username: "olga_ops", Role: "operator", Via: "list", InGroup: true},
+	{ID: 271828182, Name: "Viktor", Username: "viktor_sre", Role: "viewer", Via: "list", InGroup: true},
+	{ID: 161803398, Name: "Stas", Username: "stas_intern", Role: "stranger", Via: "group"},
+	{ID: 141421356, Name: "Marina", Username: "marina_dev", Role: "viewer", Via: "group", InGroup: true},
 }
 
-// The group where the bot announces every change (CHATOPS_AUDIT_CHAT_ID).
+// The team's group: the bot announces every change there
+// (CHATOPS_AUDIT_CHAT_ID), and its members get access (CHATOPS_GROUP_ID).
 const (
 	AuditChatID = -1001234567890
 	auditTitle  = "Oil refinery ops"

@@ -22,6 +22,7 @@ const (
 )
 
 const usage = `Usage: notifier [--dry-run] created|success|failed
+       notifier watch   (long-running pipeline watcher: notifier watch --help)
 
 Posts "Пайплайн {id} {start time} {branch} {status}" to a Telegram chat.
 

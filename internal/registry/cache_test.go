@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 )
 
 // fakeClock is a clock the test moves.
@@ -166,8 +168,8 @@ func TestValidateCacheTTL(t *testing.T) {
 func TestFindRefreshes(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	names, created := manyTags(1)
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-	srv := fake.start(t)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(t)
 	g, err := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -181,10 +183,10 @@ func TestFindRefreshes(t *testing.T) {
 		}
 		return found
 	}
-	if !find("1.0.0") || fake.graphql.Load() != 1 {
-		t.Fatalf("1.0.0 not found, or %d GraphQL requests, want 1", fake.graphql.Load())
+	if !find("1.0.0") || fake.GraphQL.Load() != 1 {
+		t.Fatalf("1.0.0 not found, or %d GraphQL requests, want 1", fake.GraphQL.Load())
 	}
-	fake.tags[7] = append(fake.tags[7], "1.1.0") // pushed since
+	fake.Tags[7] = append(fake.Tags[7], "1.1.0") // pushed since
 	created["1.1.0"] = "2026-12-01T00:00:00Z"
 	if find("1.1.0") {
 		t.Error("found within minRefreshAge of the listing: the refresh should have been skipped")
@@ -193,7 +195,7 @@ func TestFindRefreshes(t *testing.T) {
 	if !find("1.1.0") {
 		t.Error("a tag pushed since the cached listing was not found")
 	}
-	if !find("1.0.0") || fake.graphql.Load() != 2 {
-		t.Errorf("%d GraphQL requests, want 2: one listing, one refresh", fake.graphql.Load())
+	if !find("1.0.0") || fake.GraphQL.Load() != 2 {
+		t.Errorf("%d GraphQL requests, want 2: one listing, one refresh", fake.GraphQL.Load())
 	}
 }

@@ -1,221 +1,24 @@
 package registry
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"gitlab.com/derrick-kit/derrick/internal/proctest"
+	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 )
 
 const gitlabToken = "glpat-TOPSECRET-0123"
 
-type glRepo struct {
-	ID       int64  `json:"id"`
-	Name     string `json:"name"`
-	Path     string `json:"path"`
-	Location string `json:"location"`
-}
-
-// fakeGitLab serves what the GitLab source calls, in GitLab's documented
-// shapes: the REST list of a project's registry repositories (offset
-// pagination with X-Next-Page and Link), and GraphQL's
-// containerRepository(id:) { tags(first:, after:) } with GitLab's quirks:
-// at most 20 nodes a page (max_page_size of ContainerRepositoryDetails.tags)
-// yet a cursor past all the tags asked for with first, as GitLab.com does;
-// field errors in the errors array with the tag's path; null for a
-// repository it does not know; 401 {"errors":[{"message":"Invalid token"}]}.
-type fakeGitLab struct {
-	project  string             // escaped as the client sends it, e.g. oil%2Frefinery
-	repos    []glRepo           // served two per page
-	tags     map[int64][]string // repository id -> tag names in the registry's order
-	created  map[string]string  // tag -> createdAt; absent: null with a field error
-	status   int                // non-zero: every request gets it
-	body     string             // with status
-	token    string             // accepted token; "" = gitlabToken
-	down     bool               // GraphQL: the registry behind GitLab is unreachable
-	hang     chan struct{}      // non-nil: GraphQL requests wait until it is closed
-	rest     atomic.Int32       // REST requests served
-	graphql  atomic.Int32       // GraphQL requests served
-	maxFirst atomic.Int32       // largest first asked for
-}
-
-const gitlabMaxTagsPage = 20
-
-func (f *fakeGitLab) start(t testing.TB) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if f.status != 0 {
-			w.WriteHeader(f.status)
-			fmt.Fprint(w, f.body)
-			return
-		}
-		token := f.token
-		if token == "" {
-			token = gitlabToken
-		}
-		if r.URL.Path == "/api/graphql" {
-			f.graphql.Add(1)
-			if r.Header.Get("PRIVATE-TOKEN") != token {
-				w.WriteHeader(http.StatusUnauthorized)
-				fmt.Fprint(w, `{"errors":[{"message":"Invalid token"}]}`)
-				return
-			}
-			if f.hang != nil {
-				select {
-				case <-f.hang:
-				case <-r.Context().Done():
-					return
-				}
-			}
-			f.serveGraphQL(w, r)
-			return
-		}
-		f.rest.Add(1)
-		if r.Header.Get("PRIVATE-TOKEN") != token {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
-			return
-		}
-		prefix := "/api/v4/projects/" + f.project + "/registry/repositories"
-		if r.URL.EscapedPath() != prefix {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"404 Project Not Found"}`)
-			return
-		}
-		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		page = max(page, 1)
-		lo, hi := min((page-1)*2, len(f.repos)), min(page*2, len(f.repos))
-		link := func(p int) string {
-			u := *r.URL
-			q := u.Query()
-			q.Set("page", strconv.Itoa(p))
-			u.RawQuery = q.Encode()
-			return "http://" + r.Host + u.String()
-		}
-		links := []string{fmt.Sprintf(`<%s>; rel="first"`, link(1))}
-		if hi < len(f.repos) {
-			w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
-			links = append([]string{fmt.Sprintf(`<%s>; rel="next"`, link(page+1))}, links...)
-		} else {
-			w.Header().Set("X-Next-Page", "")
-		}
-		w.Header().Set("X-Page", strconv.Itoa(page))
-		w.Header().Set("Link", strings.Join(links, ", "))
-		json.NewEncoder(w).Encode(f.repos[lo:hi])
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if f.hang != nil {
-			select {
-			case <-f.hang:
-			default:
-				close(f.hang)
-			}
-		}
-	})
-	return srv
-}
-
-var gidRE = regexp.MustCompile(`^gid://gitlab/ContainerRepository/([0-9]+)$`)
-
-func (f *fakeGitLab) serveGraphQL(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables"`
-	}
-	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"errors":[{"message":"Invalid request"}]}`)
-		return
-	}
-	for _, want := range []string{"containerRepository(id: $id)", "tags(first: $first, after: $after)",
-		"nodes { name digest createdAt }", "pageInfo { endCursor hasNextPage }"} {
-		if !strings.Contains(req.Query, want) {
-			fmt.Fprintf(w, `{"errors":[{"message":"the stand-in does not know this query: it lacks %s"}]}`, want)
-			return
-		}
-	}
-	id, _ := req.Variables["id"].(string)
-	m := gidRE.FindStringSubmatch(id)
-	if m == nil {
-		fmt.Fprintf(w, `{"errors":[{"message":"%q does not represent an instance of ContainerRepository","locations":[{"line":1,"column":7}]}]}`, id)
-		return
-	}
-	repoID, _ := strconv.ParseInt(m[1], 10, 64)
-	if !slices.ContainsFunc(f.repos, func(r glRepo) bool { return r.ID == repoID }) {
-		fmt.Fprint(w, `{"data":{"containerRepository":null}}`)
-		return
-	}
-	if f.down {
-		fmt.Fprint(w, `{"data":{"containerRepository":{"tags":null}},"errors":[{"message":"Can't connect to the Container Registry. If this error persists, please review the troubleshooting documentation.","locations":[{"line":3,"column":5}],"path":["containerRepository","tags"]}]}`)
-		return
-	}
-	first := gitlabMaxTagsPage
-	if v, ok := req.Variables["first"].(float64); ok {
-		first = int(v)
-	}
-	for {
-		old := f.maxFirst.Load()
-		if int32(first) <= old || f.maxFirst.CompareAndSwap(old, int32(first)) {
-			break
-		}
-	}
-	names := f.tags[repoID]
-	lo := 0
-	if after, _ := req.Variables["after"].(string); after != "" {
-		last, _ := base64.StdEncoding.DecodeString(after)
-		lo = slices.Index(names, string(last)) + 1
-	}
-	// The registry serves first tags; GraphQL shows at most 20 of them.
-	hi := min(lo+first, len(names))
-	shown := names[lo:min(hi, lo+gitlabMaxTagsPage)]
-	type node struct {
-		Name      string  `json:"name"`
-		Digest    string  `json:"digest"`
-		CreatedAt *string `json:"createdAt"`
-	}
-	nodes := []node{}
-	var errs []map[string]any
-	for i, n := range shown {
-		nd := node{Name: n, Digest: "sha256:" + n}
-		if c, ok := f.created[n]; ok {
-			nd.CreatedAt = &c
-		} else {
-			errs = append(errs, map[string]any{"message": "Internal server error", "locations": []any{map[string]int{"line": 4, "column": 29}},
-				"path": []any{"containerRepository", "tags", "nodes", i, "createdAt"}})
-		}
-		nodes = append(nodes, nd)
-	}
-	var end *string
-	if hi < len(names) {
-		c := base64.StdEncoding.EncodeToString([]byte(names[hi-1]))
-		end = &c
-	}
-	out := map[string]any{"data": map[string]any{"containerRepository": map[string]any{"tags": map[string]any{
-		"nodes": nodes, "pageInfo": map[string]any{"endCursor": end, "hasNextPage": hi < len(names)},
-	}}}}
-	if errs != nil {
-		out["errors"] = errs
-	}
-	json.NewEncoder(w).Encode(out)
-}
-
-func refineryRepos() []glRepo {
-	return []glRepo{
+func refineryRepos() []registrytest.GitLabRepo {
+	return []registrytest.GitLabRepo{
 		{ID: 3, Name: "worker", Path: "oil/refinery/worker", Location: "registry.example.com/oil/refinery/worker"},
 		{ID: 5, Name: "cache", Path: "oil/refinery/cache", Location: "registry.example.com/oil/refinery/cache"},
 		{ID: 7, Name: "", Path: "oil/refinery", Location: "registry.example.com/oil/refinery"},
@@ -242,7 +45,7 @@ func TestGitLabTags(t *testing.T) {
 		project    string // GITLAB_PROJECT
 		fakeKey    string // the project as the fake expects it
 		repository string
-		repos      []glRepo
+		repos      []registrytest.GitLabRepo
 		tags       map[int64][]string
 		created    map[string]string
 		status     int
@@ -322,8 +125,8 @@ func TestGitLabTags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := &fakeGitLab{project: tc.fakeKey, repos: tc.repos, tags: tc.tags, created: created, status: tc.status, body: tc.body}
-			srv := fake.start(t)
+			fake := &registrytest.GitLab{Token: gitlabToken, Project: tc.fakeKey, Repos: tc.repos, Tags: tc.tags, Created: created, Status: tc.status, Body: tc.body}
+			srv := fake.Start(t)
 			token := tc.token
 			if token == "" {
 				token = gitlabToken
@@ -354,8 +157,8 @@ func manyTags(n int) ([]string, map[string]string) {
 // looked up once, not on every listing.
 func TestGitLabTagsPages(t *testing.T) {
 	names, created := manyTags(45)
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-	srv := fake.start(t)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(t)
 	g, err := NewGitLab(GitLabConfig{URL: srv.URL + "/api/v4", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
@@ -369,57 +172,57 @@ func TestGitLabTagsPages(t *testing.T) {
 			t.Fatalf("listing %d: %d tags from %+v to %+v, want 45 from 1.44.0 to 1.0.0", i+1, len(got), got[0], got[len(got)-1])
 		}
 	}
-	if n := fake.graphql.Load(); n != 6 {
+	if n := fake.GraphQL.Load(); n != 6 {
 		t.Errorf("%d GraphQL requests for two listings of 45 tags, want 6 (3 pages of 20 each)", n)
 	}
-	if n := fake.rest.Load(); n != 2 {
+	if n := fake.REST.Load(); n != 2 {
 		t.Errorf("%d REST requests, want 2 (the repository list, two per page, once)", n)
 	}
-	if n := fake.maxFirst.Load(); n > gitlabMaxTagsPage {
-		t.Errorf("asked for first: %d tags, more than GitLab's page of %d", n, gitlabMaxTagsPage)
+	if n := fake.MaxFirst.Load(); n > registrytest.GitLabTagsPage {
+		t.Errorf("asked for first: %d tags, more than GitLab's page of %d", n, registrytest.GitLabTagsPage)
 	}
 }
 
 func TestGitLabTagsFailures(t *testing.T) {
 	names, created := manyTags(3)
 	t.Run("registry behind GitLab unreachable", func(t *testing.T) {
-		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created, down: true}
-		srv := fake.start(t)
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created, Down: true}
+		srv := fake.Start(t)
 		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
 		_, err := g.Tags(t.Context())
 		wantErr(t, err, `list tags of registry repository "oil/refinery" of GitLab project "oil/refinery": GitLab answered: Can't connect to the Container Registry.`)
 	})
 	t.Run("token revoked after the repository was found", func(t *testing.T) {
-		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-		srv := fake.start(t)
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+		srv := fake.Start(t)
 		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
 		if _, err := g.Tags(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		fake.token = "glpat-another-one"
+		fake.Token = "glpat-another-one"
 		_, err := g.Tags(t.Context())
 		wantErr(t, err, "GITLAB_TOKEN was refused", "401", "Invalid token")
 	})
 	t.Run("repository deleted, then pushed again", func(t *testing.T) {
-		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names, 9: names[:1]}, created: created}
-		srv := fake.start(t)
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names, 9: names[:1]}, Created: created}
+		srv := fake.Start(t)
 		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery"})
 		if _, err := g.Tags(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		fake.repos = refineryRepos()[:2]
+		fake.Repos = refineryRepos()[:2]
 		_, err := g.Tags(t.Context())
 		wantErr(t, err, "GitLab no longer knows the repository (deleted?)")
-		fake.repos = append(refineryRepos()[:2], glRepo{ID: 9, Path: "oil/refinery", Location: "registry.example.com/oil/refinery"})
+		fake.Repos = append(refineryRepos()[:2], registrytest.GitLabRepo{ID: 9, Path: "oil/refinery", Location: "registry.example.com/oil/refinery"})
 		got, err := g.Tags(t.Context())
 		if err != nil || len(got) != 1 {
 			t.Fatalf("after the push: %v, %v; want the one tag of the new repository", got, err)
 		}
 	})
 	t.Run("details of some tags fail", func(t *testing.T) {
-		fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: {"0.2.0", "broken", "0.1.0"}},
-			created: map[string]string{"0.1.0": "2026-11-01T00:00:00Z", "0.2.0": "2026-11-02T00:00:00+03:00"}}
-		srv := fake.start(t)
+		fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: {"0.2.0", "broken", "0.1.0"}},
+			Created: map[string]string{"0.1.0": "2026-11-01T00:00:00Z", "0.2.0": "2026-11-02T00:00:00+03:00"}}
+		srv := fake.Start(t)
 		var logs proctest.SyncBuffer
 		g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery",
 			Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
@@ -448,8 +251,8 @@ func TestGitLabTagsFailures(t *testing.T) {
 // never answers gives an error naming it once the request timeout is over.
 func TestGitLabTagsHungGitLab(t *testing.T) {
 	names, created := manyTags(3)
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created, hang: make(chan struct{})}
-	srv := fake.start(t)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created, Hang: make(chan struct{})}
+	srv := fake.Start(t)
 	g, _ := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", Timeout: 300 * time.Millisecond})
 	start := time.Now()
 	_, err := g.Tags(t.Context())
@@ -464,31 +267,31 @@ func TestGitLabTagsHungGitLab(t *testing.T) {
 // Rerun: go test -run '^$' -bench GitLabListing -benchtime 5x ./internal/registry/
 func BenchmarkGitLabListing(b *testing.B) {
 	names, created := manyTags(3000)
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-	srv := fake.start(b)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(b)
 	cfg := GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute}
 	b.Run("cold", func(b *testing.B) {
-		before := fake.rest.Load() + fake.graphql.Load()
+		before := fake.REST.Load() + fake.GraphQL.Load()
 		for b.Loop() {
 			g, _ := NewGitLab(cfg)
 			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
 				b.Fatalf("%d tags, %v", len(tags), err)
 			}
 		}
-		b.ReportMetric(float64(fake.rest.Load()+fake.graphql.Load()-before)/float64(b.N), "requests/listing")
+		b.ReportMetric(float64(fake.REST.Load()+fake.GraphQL.Load()-before)/float64(b.N), "requests/listing")
 	})
 	b.Run("warm", func(b *testing.B) {
 		g, _ := NewGitLab(cfg)
 		if _, err := g.Tags(b.Context()); err != nil {
 			b.Fatal(err)
 		}
-		before := fake.rest.Load() + fake.graphql.Load()
+		before := fake.REST.Load() + fake.GraphQL.Load()
 		for b.Loop() {
 			if tags, err := g.Tags(b.Context()); err != nil || len(tags) != 3000 {
 				b.Fatalf("%d tags, %v", len(tags), err)
 			}
 		}
-		b.ReportMetric(float64(fake.rest.Load()+fake.graphql.Load()-before)/float64(b.N), "requests/listing")
+		b.ReportMetric(float64(fake.REST.Load()+fake.GraphQL.Load()-before)/float64(b.N), "requests/listing")
 	})
 }
 
@@ -496,15 +299,15 @@ func BenchmarkGitLabListing(b *testing.B) {
 // a GitLab installed under a path (https://example.com/gitlab).
 func TestGitLabRelativeURLRoot(t *testing.T) {
 	names, created := manyTags(3)
-	fake := &fakeGitLab{project: "oil%2Frefinery", repos: refineryRepos(), tags: map[int64][]string{7: names}, created: created}
-	srv := fake.start(t)
+	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
+	srv := fake.Start(t)
 	root := httptest.NewServer(http.StripPrefix("/gitlab", srv.Config.Handler))
 	t.Cleanup(root.Close)
 	g, err := NewGitLab(GitLabConfig{URL: root.URL + "/gitlab", Token: gitlabToken, Project: "oil/refinery"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := g.Tags(t.Context()); err != nil || len(got) != 3 || fake.graphql.Load() != 1 {
-		t.Fatalf("Tags = %v, %v after %d GraphQL requests; want 3 tags from 1", got, err, fake.graphql.Load())
+	if got, err := g.Tags(t.Context()); err != nil || len(got) != 3 || fake.GraphQL.Load() != 1 {
+		t.Fatalf("Tags = %v, %v after %d GraphQL requests; want 3 tags from 1", got, err, fake.GraphQL.Load())
 	}
 }

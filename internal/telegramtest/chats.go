@@ -55,6 +55,8 @@ type chat struct {
 	user User // the other party of a private chat, once known
 	next int64
 	msgs []Message
+	// members of a group, set with SetMember
+	members map[int64]ChatMember
 }
 
 func (s *Server) chatLocked(id int64) *chat {
@@ -71,6 +73,16 @@ func (s *Server) chatLocked(id int64) *chat {
 		s.chats[id] = c
 	}
 	return c
+}
+
+// describe sets the chat's type and title to those info gives.
+func (c *chat) describe(info Chat) {
+	if info.Type != "" {
+		c.info.Type = info.Type
+	}
+	if info.Title != "" {
+		c.info.Title = info.Title
+	}
 }
 
 // appendLocked stores m in its chat with the chat's next message ID and returns it.

@@ -2,8 +2,9 @@
 //
 // A Server listens on 127.0.0.1 and answers POST or GET /bot<token>/<method> with JSON,
 // urlencoded or multipart bodies, like api.telegram.org does for the methods Derrick uses.
-// A test plays the user with Inject, reads what the bot sent with Messages and WaitFor, and
-// makes calls fail with InjectFault. The package logs nothing.
+// A test plays the user with Inject, reads what the bot sent with Messages and WaitFor, sets
+// who is in a group (getChat, getChatMember) with SetGroup and SetMember, and makes calls fail
+// with InjectFault. The package logs nothing.
 package telegramtest
 
 import (
@@ -62,6 +63,7 @@ type Server struct {
 	chats    map[int64]*chat
 	files    map[string]Document // by file_id
 	commands map[commandKey][]Command
+	users    map[int64]User // accounts Telegram knows: who wrote, or was set as a member
 }
 
 // New starts a Server listening on cfg.Addr (default a free port on 127.0.0.1).
@@ -176,6 +178,8 @@ var methods = map[string]struct {
 	"getmycommands":       {"getMyCommands", (*Server).getMyCommands},
 	"deletewebhook":       {"deleteWebhook", (*Server).deleteWebhook},
 	"answercallbackquery": {"answerCallbackQuery", (*Server).answerCallbackQuery},
+	"getchat":             {"getChat", (*Server).getChat},
+	"getchatmember":       {"getChatMember", (*Server).getChatMember},
 }
 
 // ServeHTTP answers one Bot API request. New already serves it on URL; the demo may mount it too.

@@ -43,15 +43,11 @@ func (s *Server) Inject(in Incoming) Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.chatLocked(c.ID)
-	if c.Type != "" {
-		ch.info.Type = c.Type
-	}
-	if c.Title != "" {
-		ch.info.Title = c.Title
-	}
+	ch.describe(c)
 	if ch.info.Type == "private" {
 		ch.user = in.From
 	}
+	s.knowLocked(in.From)
 	m := s.appendLocked(Message{ChatID: c.ID, From: in.From, Date: in.Date, Text: in.Text, Plain: in.Text})
 	w := s.wireLocked(m)
 	if strings.HasPrefix(in.Text, "/") {

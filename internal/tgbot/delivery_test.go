@@ -203,3 +203,23 @@ func TestShutdownLeavesQueuedCommandsForTheNextInstance(t *testing.T) {
 	}
 	waitPending(t, srv, 0)
 }
+
+func TestCommandCutShortAtShutdownIsLeftForTheNextInstance(t *testing.T) {
+	srv, err := telegramtest.New(telegramtest.Config{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	h := newHolder() // never released: /hold outlives ShutdownWait
+	_, cancel, done := runPoller(t, srv, h, Options{ShutdownWait: 100 * time.Millisecond})
+	inject(srv, 6, "/hold")
+	h.waitHeld(t)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if n := srv.Pending(); n != 1 {
+		t.Errorf("%d updates unconfirmed after a command was cut short, want 1", n)
+	}
+}

@@ -197,7 +197,7 @@ func (r *run) poll(ctx context.Context) error {
 	faults := 0
 	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
-		offset, busy, moved, dones := r.ledger.state()
+		offset, busy, handled, dones := r.ledger.state()
 		timeout := p.opts.PollTimeout
 		if busy {
 			// Telegram would return the updates in flight at once: no
@@ -237,11 +237,12 @@ func (r *run) poll(ctx context.Context) error {
 		}
 		lastDones = dones
 		if fresh == 0 && busy {
-			// Everything returned is still being handled: wait until the
-			// offset can move or a while, not in a busy loop.
+			// Everything returned is still being handled: wait until one
+			// is (the offset may move, its user may write again) or a
+			// while, not in a busy loop.
 			t := time.NewTimer(pause)
 			select {
-			case <-moved:
+			case <-handled:
 			case <-t.C:
 			case <-ctx.Done():
 			}
@@ -344,11 +345,9 @@ func (r *run) drain(chatID int64) {
 		res := r.p.handler.Run(r.cmdCtx, item.v, &responder{bot: r.p.bot, chatID: chatID})
 		<-r.slots
 		if r.cmdCtx.Err() != nil {
-			// Cut short at shutdown or on losing the lease: it may not have
-			// been applied, so it stays unconfirmed for the next instance
-			// (which answers "already done" if it was).
-			r.p.log.Warn("command cut short; left for the next instance", "chat_id", chatID, "command", res.Command)
-			continue
+			// Cut short at shutdown: left unconfirmed, the next instance
+			// runs it again (or finds it done and says so).
+			return
 		}
 		r.finish(item.id, res, item.received)
 		if res.Follow != nil {

@@ -11,15 +11,15 @@ import (
 // ledger tracks which updates are still being handled, so that the offset
 // confirmed to Telegram never passes one of them (at-least-once delivery).
 type ledger struct {
-	mu    sync.Mutex
-	next  int64              // the id after the newest update seen; 0: none yet
-	open  map[int64]struct{} // seen, not handled yet
-	moved chan struct{}      // closed when the watermark moves
-	dones int64              // updates handled so far
+	mu      sync.Mutex
+	next    int64              // the id after the newest update seen; 0: none yet
+	open    map[int64]struct{} // seen, not handled yet
+	handled chan struct{}      // closed when an update is handled
+	dones   int64              // updates handled so far
 }
 
 func newLedger() *ledger {
-	return &ledger{open: map[int64]struct{}{}, moved: make(chan struct{})}
+	return &ledger{open: map[int64]struct{}{}, handled: make(chan struct{})}
 }
 
 // add records a new update and reports false for one seen before.
@@ -38,13 +38,10 @@ func (l *ledger) add(id int64) bool {
 func (l *ledger) done(id int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.watermarkLocked()
 	delete(l.open, id)
 	l.dones++
-	if l.watermarkLocked() != before {
-		close(l.moved)
-		l.moved = make(chan struct{})
-	}
+	close(l.handled)
+	l.handled = make(chan struct{})
 }
 
 // watermark is the offset to confirm: the lowest update still open, or the
@@ -64,11 +61,11 @@ func (l *ledger) watermarkLocked() int64 {
 }
 
 // state returns the watermark, whether any update is open, a channel
-// closed when the watermark next moves, and how many updates were handled.
-func (l *ledger) state() (offset int64, busy bool, moved <-chan struct{}, dones int64) {
+// closed when the next update is handled, and how many were handled.
+func (l *ledger) state() (offset int64, busy bool, done <-chan struct{}, dones int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.watermarkLocked(), len(l.open) > 0, l.moved, l.dones
+	return l.watermarkLocked(), len(l.open) > 0, l.handled, l.dones
 }
 
 // queued is a command waiting in its chat's queue.

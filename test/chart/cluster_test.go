@@ -204,6 +204,43 @@ func (a access) String() string {
 	return fmt.Sprintf("%s %s %s/%s", a.verb, r, a.ns, a.name)
 }
 
+// checkAccess asks the authorizer whether cs may do a, as `kubectl auth can-i` does.
+func checkAccess(ctx context.Context, t *testing.T, cs kubernetes.Interface, a access, want bool) {
+	t.Helper()
+	r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.sub, Namespace: a.ns, Name: a.name,
+		}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if r.Status.Allowed != want {
+		t.Errorf("%s: allowed %v, want %v (%s)", a, r.Status.Allowed, want, r.Status.Reason)
+	}
+}
+
+// rulesOf lists what the authorizer allows cs in namespace ns, sorted, less
+// what every authenticated user may do (discovery, self reviews).
+func rulesOf(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) []string {
+	t.Helper()
+	rr, err := cs.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
+		Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rr.Status.ResourceRules {
+		if slices.Contains(r.APIGroups, "authorization.k8s.io") || slices.Contains(r.APIGroups, "authentication.k8s.io") {
+			continue
+		}
+		got = append(got, fmt.Sprintf("%v %v %v %v", r.APIGroups, r.Resources, r.ResourceNames, r.Verbs))
+	}
+	slices.Sort(got)
+	return got
+}
+
 func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster, sa string) {
 	const app = clustertest.AppName
 	allowed := []access{
@@ -273,20 +310,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"patch", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "", ""},
 	}
 	cs := saClient(ctx, t, c, releaseNS, sa)
-	check := func(a access, want bool) {
-		t.Helper()
-		r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.sub, Namespace: a.ns, Name: a.name,
-			}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v", a, err)
-		}
-		if r.Status.Allowed != want {
-			t.Errorf("%s: allowed %v, want %v (%s)", a, r.Status.Allowed, want, r.Status.Reason)
-		}
-	}
+	check := func(a access, want bool) { t.Helper(); checkAccess(ctx, t, cs, a, want) }
 	for _, a := range allowed {
 		check(a, true)
 	}
@@ -298,20 +322,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 	// authorizer lists for the ServiceAccount, less what every
 	// authenticated user may do (discovery, self reviews).
 	for _, ns := range []string{appNS, releaseNS, "kube-system"} {
-		rr, err := cs.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
-			Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range rr.Status.ResourceRules {
-			if slices.Contains(r.APIGroups, "authorization.k8s.io") || slices.Contains(r.APIGroups, "authentication.k8s.io") {
-				continue
-			}
-			got = append(got, fmt.Sprintf("%v %v %v %v", r.APIGroups, r.Resources, r.ResourceNames, r.Verbs))
-		}
-		slices.Sort(got)
+		got := rulesOf(ctx, t, cs, ns)
 		want := []string{"[] [nodes] [] [get list patch]"}
 		if ns == appNS {
 			want = append(want, "[] [pods/log] [] [get]", "[] [pods] [] [get list]",

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
+	"gitlab.com/derrick-kit/derrick/internal/clustertest"
 )
 
 var (
@@ -30,7 +31,8 @@ var (
 // ARGOCD_* ones of DEPLOY_VIA=argocd included.
 var botVariables = []string{
 	"TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CHATOPS_OPERATORS", "CHATOPS_VIEWERS",
-	"CHATOPS_AUDIT_CHAT_ID", "KUBECONFIG", "APP_NAMESPACE", "APP_DEPLOYMENT", "APP_CONTAINER",
+	"CHATOPS_AUDIT_CHAT_ID", "CHATOPS_GROUP_ID", "CHATOPS_GROUP_ADMIN_ROLE", "CHATOPS_GROUP_MEMBER_ROLE",
+	"CHATOPS_GROUP_CACHE", "KUBECONFIG", "APP_NAMESPACE", "APP_DEPLOYMENT", "APP_CONTAINER",
 	"REGISTRY_SOURCE", "GITLAB_URL", "GITLAB_TOKEN", "GITLAB_PROJECT", "REGISTRY_IMAGE",
 	"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_INSECURE", "DEPLOY_VIA", "BOT_LANG",
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
@@ -232,6 +234,8 @@ func TestTemplateFull(t *testing.T) {
 		"CHATOPS_OPERATORS":     "8123456789,111",
 		"CHATOPS_VIEWERS":       "222,7000000000",
 		"CHATOPS_AUDIT_CHAT_ID": "-1001234567890",
+		"CHATOPS_GROUP_ID":      "-1009876543210",
+		"CHATOPS_GROUP_CACHE":   "30s",
 		"APP_NAMESPACE":         "oil",
 		"BOT_HTTP_ADDR":         ":9090",
 		"GITLAB_PROJECT":        "oil/refinery",
@@ -260,6 +264,9 @@ func TestTemplateFull(t *testing.T) {
 	}
 	if l := cfg.Leader; !l.Enabled || l.LeaseDuration != 20*time.Second || l.RenewDeadline != 12*time.Second || l.RetryPeriod != 3*time.Second {
 		t.Errorf("leader election from the chart: %+v", l)
+	}
+	if cfg.Access.GroupID != -1009876543210 || cfg.Access.AdminRole.String() != "viewer" || cfg.Access.MemberRole.String() != "stranger" {
+		t.Errorf("bot access from the chart: %+v", cfg.Access)
 	}
 	if cfg.DeployVia != "argocd" || cfg.ArgoCD.App != "refinery" || cfg.ArgoCD.Project != "oil" || !cfg.ArgoCD.Insecure {
 		t.Errorf("bot config from the chart: deploy via %q, Argo CD app %q project %q insecure %v",
@@ -316,6 +323,33 @@ func TestTemplateFull(t *testing.T) {
 	}
 }
 
+// TestTemplateGroupInsteadOfLists: the team's group alone is enough.
+func TestTemplateGroupInsteadOfLists(t *testing.T) {
+	objs := render(t, "oil", "-f", minimalValues, "--set", "chatops.operators=null", "--set", "chatops.group.id=-1001234567890")
+	env := envOf(t, objs, nil)
+	for k, v := range map[string]string{
+		"CHATOPS_OPERATORS": "", "CHATOPS_GROUP_ID": "-1001234567890", "CHATOPS_GROUP_ADMIN_ROLE": "operator",
+		"CHATOPS_GROUP_MEMBER_ROLE": "viewer", "CHATOPS_GROUP_CACHE": "1m",
+	} {
+		if got, ok := env[k]; !ok || got != v {
+			t.Errorf("%s=%q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	cfg := loadConfig(t, env)
+	if cfg.Access.GroupID != -1001234567890 || cfg.Access.AdminRole.String() != "operator" || cfg.Access.MemberRole.String() != "viewer" || cfg.Access.CacheTTL.String() != "1m0s" {
+		t.Errorf("bot access from the chart: %+v", cfg.Access)
+	}
+	c := clustertest.Shared(t) // helm install --dry-run=client asks for the server version
+	notes, _, err := helm(t, "install", "oil", chartDir, "--dry-run=client", "--kubeconfig", c.Kubeconfig,
+		"-f", minimalValues, "--set", "chatops.group.id=-1001234567890")
+	if err != nil || !strings.Contains(notes, "Add the bot to that group as an ADMINISTRATOR") {
+		t.Errorf("NOTES do not tell to add the bot to the group as an administrator (%v):\n%s", err, notes)
+	}
+	if env := envOf(t, render(t, "oil", "-f", minimalValues), nil); env["CHATOPS_GROUP_ID"] != "" {
+		t.Errorf("CHATOPS_GROUP_ID set without a group: %q", env["CHATOPS_GROUP_ID"])
+	}
+}
+
 func TestTemplateExistingSecret(t *testing.T) {
 	objs := render(t, "oil", "-f", minimalValues, "--set", "telegram.existingSecret=bot-credentials",
 		"--set", "telegram.token=", "--set", "registry.username=robot")
@@ -368,7 +402,12 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"port out of range", []string{"bot.httpPort=70000"}, []string{schema, "at '/bot/httpPort'"}},
 		{"misspelt key", []string{"replicas=1"}, []string{schema, "additional properties 'replicas' not allowed"}},
 		{"no token", []string{"telegram.token="}, []string{"telegram.token or telegram.existingSecret is required"}},
-		{"nobody allowed", []string{"chatops.operators=null"}, []string{"chatops.operators or chatops.viewers is required"}},
+		{"nobody allowed", []string{"chatops.operators=null"}, []string{"chatops.operators, chatops.viewers or chatops.group.id is required"}},
+		{"group id positive", []string{"chatops.group.id=12345"}, []string{schema, "at '/chatops/group/id': maximum"}},
+		{"group id a name", []string{"chatops.group.id=oil-team"}, []string{schema, "at '/chatops/group/id': got string, want null or integer"}},
+		{"group role unknown", []string{"chatops.group.memberRole=reader"}, []string{schema, "at '/chatops/group/memberRole': value must be one of 'operator', 'viewer', 'none'"}},
+		{"group admin role unknown", []string{"chatops.group.adminRole=admin"}, []string{schema, "at '/chatops/group/adminRole'"}},
+		{"group cache malformed", []string{"chatops.group.cacheTTL=1 minute"}, []string{schema, "at '/chatops/group/cacheTTL'"}},
 		{"oci without image", []string{"registry.image="}, []string{"registry.image is required for registry.source oci"}},
 		{"gitlab without project", []string{"registry.source=gitlab", "registry.gitlab.url=https://gitlab.example.com", "registry.gitlab.token=t"}, []string{"registry.gitlab.url and registry.gitlab.project are required"}},
 	}

@@ -6,8 +6,13 @@
 
 const T = {
   en: {
-    writeAs: "You write as", chats: "Chats", bot: "bot", group: "audit group · read-only",
+    writeAs: "You write as", chats: "Chats", bot: "bot", group: "team's group · audit · read-only",
     roles: { operator: "operator", viewer: "viewer", stranger: "no access" },
+    via: {
+      "list operator": "in CHATOPS_OPERATORS", "list viewer": "in CHATOPS_VIEWERS",
+      "group operator": "admin of the team's group", "group viewer": "in no list: via the team's group",
+      "group stranger": "in no list, not in the group",
+    },
     message: "Message", start: "Start", edited: "edited", today: "Today", yesterday: "Yesterday",
     commands: "Commands", send: "Send", connecting: "Connecting…", whatCan: "What can this bot do?",
     about: "I manage the Deployment {deployment} in namespace {namespace} and the cluster's nodes: versions, rollouts, replicas, cordons, pods and logs.\n\nThis is a demo: the cluster is simulated and Telegram runs inside the demo. Press Start.",
@@ -16,8 +21,13 @@ const T = {
     you: "you",
   },
   ru: {
-    writeAs: "Вы пишете как", chats: "Чаты", bot: "бот", group: "группа аудита · только чтение",
+    writeAs: "Вы пишете как", chats: "Чаты", bot: "бот", group: "группа команды · аудит · только чтение",
     roles: { operator: "оператор", viewer: "наблюдатель", stranger: "нет доступа" },
+    via: {
+      "list operator": "в CHATOPS_OPERATORS", "list viewer": "в CHATOPS_VIEWERS",
+      "group operator": "админ группы команды", "group viewer": "не в списках: через группу команды",
+      "group stranger": "не в списках и не в группе",
+    },
     message: "Сообщение", start: "Запустить", edited: "изменено", today: "Сегодня", yesterday: "Вчера",
     commands: "Команды", send: "Отправить", connecting: "Соединение…", whatCan: "Что умеет этот бот?",
     about: "Я управляю Deployment {deployment} в namespace {namespace} и нодами кластера: версии, выкатки, реплики, cordon, поды и логи.\n\nЭто демо: кластер симулирован, Telegram работает внутри демо. Нажмите «Запустить».",
@@ -101,7 +111,7 @@ function renderPeople() {
     const who = el("div", "who");
     const name = el("div", "name", p.name);
     name.append(el("span", "role " + p.role, t.roles[p.role]));
-    who.append(name, el("div", "sub", "@" + p.username + " · " + p.id));
+    who.append(name, el("div", "sub", "@" + p.username + " · " + p.id), el("div", "sub via", t.via[p.via + " " + p.role] || ""));
     li.append(avatar(p, i), who);
     li.addEventListener("click", () => switchTo(p.id));
     ul.append(li);
