@@ -286,32 +286,29 @@ func (e *Elector) watchReleases(ctx context.Context, released chan<- struct{}) {
 	leases := e.kube.CoordinationV1().Leases(e.cfg.Namespace)
 	for ctx.Err() == nil {
 		w, err := leases.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + e.cfg.Lease})
-		if err != nil {
-			sleep(ctx, e.cfg.RetryPeriod)
-			continue
+		if err == nil {
+			e.forwardReleases(w, released)
 		}
-		for ev := range w.ResultChan() {
-			l, ok := ev.Object.(*coordinationv1.Lease)
-			if !ok || ev.Type == watch.Deleted || e.Leading() {
-				continue
-			}
-			if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
-				select {
-				case released <- struct{}{}:
-				default:
-				}
-			}
+		select {
+		case <-ctx.Done():
+		case <-time.After(e.cfg.RetryPeriod):
 		}
-		w.Stop()
-		sleep(ctx, e.cfg.RetryPeriod)
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// forwardReleases reads w until it ends, signalling each release.
+func (e *Elector) forwardReleases(w watch.Interface, released chan<- struct{}) {
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		l, ok := ev.Object.(*coordinationv1.Lease)
+		if !ok || ev.Type == watch.Deleted || e.Leading() {
+			continue
+		}
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+			select {
+			case released <- struct{}{}:
+			default:
+			}
+		}
 	}
 }

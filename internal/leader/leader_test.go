@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -35,14 +36,12 @@ func holder(t *testing.T, kube *fake.Clientset) string {
 	return *l.Spec.HolderIdentity
 }
 
-func wait(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, d, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("not within %s: %s", d, what)
 	}
 }
 
@@ -78,14 +77,14 @@ func TestShutdownReleasesAfterLeadStopped(t *testing.T) {
 			return nil
 		})
 	}()
-	wait(t, 5*time.Second, "a leads", a.Leading)
+	eventually(t, 5*time.Second, "a leads", a.Leading)
 	bLeads := make(chan time.Time, 1)
 	bctx, stopB := context.WithCancel(context.Background())
 	defer stopB()
 	go func() {
 		_ = b.Run(bctx, func(ctx context.Context) error { bLeads <- time.Now(); <-ctx.Done(); return nil })
 	}()
-	wait(t, 5*time.Second, "b sees a lead", func() bool { return b.Holder() == "a" })
+	eventually(t, 5*time.Second, "b sees a lead", func() bool { return b.Holder() == "a" })
 	if b.Leading() {
 		t.Fatal("b leads while a holds the Lease")
 	}
@@ -137,15 +136,15 @@ func TestLostLeaseStopsLeadBeforeAnotherMayTakeOver(t *testing.T) {
 			return nil
 		})
 	}()
-	wait(t, 5*time.Second, "a leads", e.Leading)
-	wait(t, 5*time.Second, "a renews", func() bool { return lastOK.Load() != 0 })
+	eventually(t, 5*time.Second, "a leads", e.Leading)
+	eventually(t, 5*time.Second, "a renews", func() bool { return lastOK.Load() != 0 })
 	failing.Store(true)
 	at := <-stoppedAt
 	since := at.Sub(time.Unix(0, lastOK.Load()))
 	if since > cfg.LeaseDuration || since < cfg.RenewDeadline-cfg.RetryPeriod {
 		t.Errorf("lead stopped %s after the last renewal, want between renew deadline and lease duration (%s)", since, cfg.LeaseDuration)
 	}
-	wait(t, 5*time.Second, "not leading", func() bool { return !e.Leading() })
+	eventually(t, 5*time.Second, "not leading", func() bool { return !e.Leading() })
 	if len(changes) < 2 || !changes[0] || changes[1] {
 		t.Errorf("changes %v, want [true false ...]", changes)
 	}

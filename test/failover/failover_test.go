@@ -39,18 +39,19 @@ const (
 	operator = 1001
 )
 
-var binary string
+// bin is the bot binary, built once into a directory TestMain removes; a
+// failed build fails each test that starts a bot.
+var bin struct {
+	dir, path string
+	err       error
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "failover-test")
-	if err != nil {
-		panic(err)
-	}
-	if binary, err = bottest.Build("../../bot", dir); err != nil {
-		panic(err)
+	if bin.dir, bin.err = os.MkdirTemp("", "failover-test"); bin.err == nil {
+		bin.path, bin.err = bottest.Build("../../bot", bin.dir)
 	}
 	code := clustertest.Main(m)
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(bin.dir)
 	os.Exit(code)
 }
 
@@ -162,7 +163,10 @@ func (w *world) start(t testing.TB, name string) *bottest.Bot {
 	ln := listen(t)
 	go func() { _ = proxy.Serve(ln) }()
 	t.Cleanup(func() { _ = proxy.Close() })
-	b := bottest.Start(t, binary, token, append(append([]string(nil), w.env...),
+	if bin.err != nil {
+		t.Fatalf("build the bot: %v", bin.err)
+	}
+	b := bottest.Start(t, bin.path, token, append(append([]string(nil), w.env...),
 		"POD_NAME="+name, "TELEGRAM_API_URL=http://"+ln.Addr().String()))
 	w.bots[name] = b
 	return b
@@ -244,15 +248,22 @@ func (w *world) answer(t testing.TB, before int, d time.Duration, ok func(string
 
 func isHelp(s string) bool { return strings.Contains(s, "/set_replicas") }
 
-func httpGet(t testing.TB, url string) (int, string) {
+var probeClient = &http.Client{Timeout: 10 * time.Second}
+
+// httpGet fetches path from bot's HTTP endpoints.
+func httpGet(t testing.TB, b *bottest.Bot, path string) (code int, body string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
+	resp, err := probeClient.Get("http://" + b.HTTPAddr() + path)
+	if err == nil {
+		var data []byte
+		data, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(data)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	if err != nil {
+		t.Fatalf("GET %s of the bot: %v", path, err)
+	}
+	return code, body
 }
 
 func TestOnePollerAndFailover(t *testing.T) {
@@ -273,14 +284,14 @@ func TestOnePollerAndFailover(t *testing.T) {
 		}
 		for name, want := range map[string]string{lead: "leader", standby: "standby"} {
 			bot := w.bots[name]
-			code, body := httpGet(t, "http://"+bot.HTTPAddr()+"/readyz")
+			code, body := httpGet(t, bot, "/readyz")
 			if code != 200 || !strings.Contains(body, want) {
 				t.Errorf("%s /readyz = %d %q, want 200 saying %s", name, code, body, want)
 			}
-			if code, _ := httpGet(t, "http://"+bot.HTTPAddr()+"/healthz"); code != 200 {
+			if code, _ := httpGet(t, bot, "/healthz"); code != 200 {
 				t.Errorf("%s /healthz = %d, want 200", name, code)
 			}
-			_, metrics := httpGet(t, "http://"+bot.HTTPAddr()+"/metrics")
+			_, metrics := httpGet(t, bot, "/metrics")
 			gauge := map[string]string{"leader": "derrick_bot_leader 1", "standby": "derrick_bot_leader 0"}[want]
 			if !strings.Contains(metrics, gauge) || !strings.Contains(metrics, "derrick_bot_leadership_changes_total") {
 				t.Errorf("%s /metrics lacks %q or the leadership changes", name, gauge)
@@ -377,7 +388,7 @@ func TestAPIServerOutage(t *testing.T) {
 	waitFor(t, 30*time.Second, "20s of outage", func() bool { return time.Since(stopped) >= 20*time.Second })
 	for name, b := range w.bots {
 		b.Running(t)
-		if code, _ := httpGet(t, "http://"+b.HTTPAddr()+"/healthz"); code != 200 {
+		if code, _ := httpGet(t, b, "/healthz"); code != 200 {
 			t.Errorf("%s /healthz during the outage = %d", name, code)
 		}
 	}
