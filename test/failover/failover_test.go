@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -153,6 +154,7 @@ func (w *world) start(t testing.TB, name string) *bottest.Bot {
 	t.Helper()
 	target, _ := url.Parse(w.tg.URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // cancelled long polls of a stopped bot
 	proxy := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(strings.ToLower(r.URL.Path), "/getupdates") {
 			w.polls.begin(name)
@@ -399,8 +401,25 @@ func TestAPIServerOutage(t *testing.T) {
 	back := time.Now()
 	w.say(t, "/help", 60*time.Second, isHelp)
 	t.Logf("after the outage a leader answered %s after the apiserver was back", time.Since(back).Round(time.Millisecond))
+	lost := 0
 	for _, b := range w.bots {
 		b.Running(t)
+		if strings.Contains(b.Logs(), "leader: lost the lease") {
+			lost++
+		}
+	}
+	// 20s without renewal: the leader must have given up (renew deadline 10s).
+	if lost != 1 {
+		t.Errorf("%d replicas logged losing the lease during the outage, want 1", lost)
+	}
+	leaders := 0
+	for _, b := range w.bots {
+		if _, m := httpGet(t, b, "/metrics"); strings.Contains(m, "derrick_bot_leader 1") {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d replicas lead after the outage, want 1", leaders)
 	}
 	w.noConflicts(t)
 }
