@@ -164,7 +164,7 @@ func (e *Elector) term(ctx context.Context, lead func(ctx context.Context) error
 				err := lead(runCtx)
 				stop()
 				cancel()
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && err == nil { // neither shutdown nor a fatal error: lost
 					var since time.Time
 					select {
 					case since = <-lost:

@@ -32,7 +32,7 @@ func TestReadyzSaysTheRoleAndLeaderMetrics(t *testing.T) {
 	m.Leader(true)
 	_, body := get(t, h, "/metrics")
 	for _, want := range []string{
-		"derrick_bot_leader 1",
+		"\nderrick_bot_leader 1\n",
 		`derrick_bot_leadership_changes_total{change="acquired"} 2`,
 		`derrick_bot_leadership_changes_total{change="lost"} 1`,
 	} {

@@ -50,7 +50,7 @@ func NewMetrics(commands ...string) *Metrics {
 	}
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "derrick_bot_leader",
-		Help: "1 while this replica holds the leader Lease and polls Telegram, 0 on a standby (BOT_LEADER_ELECTION=true only).",
+		Help: "Whether this replica holds the leader Lease and polls Telegram (1) or stands by (0); BOT_LEADER_ELECTION=true only.",
 	})
 	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "derrick_bot_leadership_changes_total",

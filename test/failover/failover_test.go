@@ -294,7 +294,7 @@ func TestOnePollerAndFailover(t *testing.T) {
 				t.Errorf("%s /healthz = %d, want 200", name, code)
 			}
 			_, metrics := httpGet(t, bot, "/metrics")
-			gauge := map[string]string{"leader": "derrick_bot_leader 1", "standby": "derrick_bot_leader 0"}[want]
+			gauge := map[string]string{"leader": "\nderrick_bot_leader 1\n", "standby": "\nderrick_bot_leader 0\n"}[want]
 			if !strings.Contains(metrics, gauge) || !strings.Contains(metrics, "derrick_bot_leadership_changes_total") {
 				t.Errorf("%s /metrics lacks %q or the leadership changes", name, gauge)
 			}
@@ -414,7 +414,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	leaders := 0
 	for _, b := range w.bots {
-		if _, m := httpGet(t, b, "/metrics"); strings.Contains(m, "derrick_bot_leader 1") {
+		if _, m := httpGet(t, b, "/metrics"); strings.Contains(m, "\nderrick_bot_leader 1\n") {
 			leaders++
 		}
 	}
