@@ -14,7 +14,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -88,15 +90,36 @@ func apiError(doing, verb, role string, err error) error {
 		return fmt.Errorf("%s: %w (the API server rejected the bot's credentials: check KUBECONFIG or the pod's ServiceAccount token)", doing, err)
 	case apierrors.IsTooManyRequests(err):
 		return fmt.Errorf("%s: %w (the API server is throttling requests: try again shortly)", doing, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", doing, err)
+	case timedOut(err):
+		return fmt.Errorf("%s: %w (the Kubernetes API server did not answer in time)", doing, err)
+	}
+	var (
+		urlErr *url.Error
+		netErr net.Error
+	)
+	if errors.As(err, &urlErr) || errors.As(err, &netErr) {
+		// No answer at all: refused, reset, DNS, TLS.
+		return fmt.Errorf("%s: %w (the Kubernetes API server is unreachable)", doing, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
 
+// timedOut reports whether err is a deadline: the request's (Config's
+// timeout), the caller's context, or the API server's own.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) ||
+		apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
+}
+
 // retryable reports whether err may go away by itself: anything but an
-// answer that says the request itself is wrong or not allowed.
+// answer that says the request itself is wrong or not allowed. A request
+// that hit its own timeout is retryable; callers check their context first.
 func retryable(err error) bool {
 	if errors.Is(err, ErrDeploymentNotFound) || errors.Is(err, ErrContainerNotFound) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, context.Canceled) {
 		return false
 	}
 	var status apierrors.APIStatus

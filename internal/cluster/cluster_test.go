@@ -62,12 +62,18 @@ func writeKubeconfig(t *testing.T, server string) string {
 	return path
 }
 
+const (
+	protobuf = "application/vnd.kubernetes.protobuf"
+	accept   = "application/vnd.kubernetes.protobuf,application/json"
+)
+
 func TestConfig(t *testing.T) {
 	type settings struct {
 		Host, BearerToken, UserAgent string
 		Timeout                      time.Duration
 		QPS                          float32
 		Burst                        int
+		ContentType, Accept          string
 	}
 	file := writeKubeconfig(t, "https://k8s.example.com:6443")
 	missing := filepath.Join(t.TempDir(), "missing")
@@ -76,16 +82,16 @@ func TestConfig(t *testing.T) {
 		kubeconfig string
 		want       settings
 	}{
-		{"one file", file, settings{"https://k8s.example.com:6443", "t0ken", "derrick-bot", 30 * time.Second, 20, 40}},
+		{"one file", file, settings{"https://k8s.example.com:6443", "t0ken", "derrick-bot", 15 * time.Second, 20, 40, protobuf, accept}},
 		{"a list with a missing file", missing + string(os.PathListSeparator) + file,
-			settings{"https://k8s.example.com:6443", "t0ken", "derrick-bot", 30 * time.Second, 20, 40}},
+			settings{"https://k8s.example.com:6443", "t0ken", "derrick-bot", 15 * time.Second, 20, 40, protobuf, accept}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := cluster.Config(tc.kubeconfig)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := settings{cfg.Host, cfg.BearerToken, cfg.UserAgent, cfg.Timeout, cfg.QPS, cfg.Burst}
+			got := settings{cfg.Host, cfg.BearerToken, cfg.UserAgent, cfg.Timeout, cfg.QPS, cfg.Burst, cfg.ContentType, cfg.AcceptContentTypes}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -37,7 +38,7 @@ func appLabels() map[string]string { return map[string]string{"app.kubernetes.io
 // app:1.0) and sidecar, 2 replicas, fully rolled out; edit changes it.
 func deployment(edit ...func(*appsv1.Deployment)) *appsv1.Deployment {
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: testDeploy, Namespace: testNS, Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: testDeploy, Namespace: testNS, Generation: 1, UID: deployUID},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](2),
 			Selector: &metav1.LabelSelector{MatchLabels: appLabels()},
@@ -57,6 +58,31 @@ func deployment(edit ...func(*appsv1.Deployment)) *appsv1.Deployment {
 		e(d)
 	}
 	return d
+}
+
+// UIDs of the objects deployment and replicaSet return.
+const (
+	deployUID = types.UID("d0000000-0000-4000-8000-000000000001")
+	rsUID     = types.UID("r0000000-0000-4000-8000-000000000001")
+	rsName    = testDeploy + "-abc"
+)
+
+// replicaSet returns the Deployment's ReplicaSet rsName, controlled by it;
+// edit changes it.
+func replicaSet(edit ...func(*appsv1.ReplicaSet)) *appsv1.ReplicaSet {
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: rsName, Namespace: testNS, UID: rsUID,
+			Labels: map[string]string{"app.kubernetes.io/name": testDeploy, "pod-template-hash": "abc"},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "Deployment", Name: testDeploy, UID: deployUID, Controller: ptr.To(true),
+			}},
+		},
+	}
+	for _, e := range edit {
+		e(rs)
+	}
+	return rs
 }
 
 // writes lists the actions of cs that change something, as "VERB

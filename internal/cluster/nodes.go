@@ -10,11 +10,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 )
 
-// nodePageSize is how many nodes one list request returns, as kubectl's
-// default --chunk-size.
-const nodePageSize = 500
+// nodePageSize is how many nodes one list request returns. The answer is
+// decoded one node at a time as it arrives (listNodesStream), so a page's
+// size costs the bot no memory; 5,000 makes a cluster of that size one round
+// trip instead of kubectl's ten pages of 500, while a larger one is still
+// paged so that no single answer grows without bound.
+const nodePageSize = 5000
 
 // Reasons a node takes no new pods (Node.Reasons).
 const (
@@ -44,13 +49,14 @@ type Node struct {
 	Reasons []string
 }
 
-// Nodes lists every node, sorted by name. It lists in pages of 500, so
-// clusters of thousands of nodes cost a few requests of bounded size.
+// Nodes lists every node, sorted by name. It lists in pages of 5,000 and
+// converts each node to a Node as it is decoded, so the bot keeps one API
+// object at a time, not the list, whatever the size of the cluster.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node
 	opts := metav1.ListOptions{Limit: nodePageSize}
 	for {
-		list, err := c.cs.CoreV1().Nodes().List(ctx, opts)
+		next, err := c.listNodes(ctx, opts, func(n *corev1.Node) { out = append(out, nodeOf(n)) })
 		if apierrors.IsResourceExpired(err) && opts.Continue != "" {
 			// The continue token outlived etcd's compaction: start over
 			// with one full list, as kubectl does.
@@ -60,16 +66,38 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 		if err != nil {
 			return nil, apiError("list nodes", "list nodes", "ClusterRole", err)
 		}
-		for i := range list.Items {
-			out = append(out, nodeOf(&list.Items[i]))
-		}
-		if list.Continue == "" || opts.Limit == 0 {
+		if next == "" || opts.Limit == 0 {
 			break
 		}
-		opts.Continue = list.Continue
+		opts.Continue = next
 	}
 	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// listNodes lists one page of nodes, calls each for every node, and returns
+// the continue token. Against a real API server it streams the protobuf
+// answer (listNodesStream); other clients (the client-go fake) go through
+// the typed List.
+func (c *Client) listNodes(ctx context.Context, opts metav1.ListOptions, each func(*corev1.Node)) (string, error) {
+	rc, ok := c.cs.CoreV1().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		list, err := c.cs.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return "", err
+		}
+		for i := range list.Items {
+			each(&list.Items[i])
+		}
+		return list.Continue, nil
+	}
+	body, err := rc.Get().Resource("nodes").VersionedParams(&opts, scheme.ParameterCodec).
+		SetHeader("Accept", protobufMediaType+", application/json").Stream(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	return listNodesStream(body, each)
 }
 
 func nodeOf(n *corev1.Node) Node {

@@ -141,7 +141,7 @@ func pagedNodes(cs *fake.Clientset, n, expireAt int, requests *[]metav1.ListOpti
 		}
 		list := &corev1.NodeList{}
 		for i := start; i < end; i++ {
-			list.Items = append(list.Items, *node(fmt.Sprintf("node-%04d", i)))
+			list.Items = append(list.Items, *node(fmt.Sprintf("node-%05d", i)))
 		}
 		if end < n {
 			list.Continue = strconv.Itoa(end)
@@ -157,11 +157,11 @@ func TestNodesPaging(t *testing.T) {
 		expireAt int
 		want     []metav1.ListOptions
 	}{
-		{"one page", 3, 0, []metav1.ListOptions{{Limit: 500}}},
-		{"three pages", 1200, 0, []metav1.ListOptions{{Limit: 500}, {Limit: 500, Continue: "500"}, {Limit: 500, Continue: "1000"}}},
-		{"exactly one full page", 500, 0, []metav1.ListOptions{{Limit: 500}}},
-		{"expired continue token: one full list", 1200, 1000,
-			[]metav1.ListOptions{{Limit: 500}, {Limit: 500, Continue: "500"}, {Limit: 500, Continue: "1000"}, {}}},
+		{"one page", 3, 0, []metav1.ListOptions{{Limit: 5000}}},
+		{"three pages", 12000, 0, []metav1.ListOptions{{Limit: 5000}, {Limit: 5000, Continue: "5000"}, {Limit: 5000, Continue: "10000"}}},
+		{"exactly one full page", 5000, 0, []metav1.ListOptions{{Limit: 5000}}},
+		{"expired continue token: one full list", 12000, 10000,
+			[]metav1.ListOptions{{Limit: 5000}, {Limit: 5000, Continue: "5000"}, {Limit: 5000, Continue: "10000"}, {}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := fake.NewClientset()
@@ -175,7 +175,7 @@ func TestNodesPaging(t *testing.T) {
 				t.Fatalf("got %d nodes, want %d", len(got), tc.nodes)
 			}
 			for i, n := range got {
-				if want := fmt.Sprintf("node-%04d", i); n.Name != want {
+				if want := fmt.Sprintf("node-%05d", i); n.Name != want {
 					t.Fatalf("node %d is %q, want %q (each exactly once, sorted)", i, n.Name, want)
 				}
 			}

@@ -108,9 +108,11 @@ func podOf(p *corev1.Pod) Pod {
 
 // Logs returns the last lines lines of the application container
 // (Target.Container, else the Deployment's first container) of pod, at most
-// 1 MiB. It first checks that the Deployment's selector selects the pod and
-// refuses any other pod, or a pod that does not exist, with an error
-// wrapping ErrPodNotInDeployment, without reading a log.
+// 1 MiB. It first checks that the pod belongs to the Deployment: the
+// Deployment's selector selects it, and its controller is a ReplicaSet whose
+// controller is the Deployment, by UID (labels alone can be copied by any
+// workload in the namespace). Any other pod, or a pod that does not exist, is
+// refused with an error wrapping ErrPodNotInDeployment, without reading a log.
 func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, error) {
 	if lines <= 0 {
 		return nil, fmt.Errorf("logs of pod %q: lines must be positive, got %d", pod, lines)
@@ -150,6 +152,9 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	if !sel.Matches(labels.Set(p.Labels)) {
 		return nil, fmt.Errorf("logs of pod %q: %w %s: its labels do not match the selector %s", pod, ErrPodNotInDeployment, c.t, sel)
 	}
+	if err := c.ownedByDeployment(ctx, p, d); err != nil {
+		return nil, err
+	}
 
 	stream, err := pods.GetLogs(pod, &corev1.PodLogOptions{
 		Container:  container,
@@ -162,11 +167,41 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	defer stream.Close()
 	data, err := io.ReadAll(io.LimitReader(stream, maxLogBytes))
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read logs of container %q of pod %q: %w", container, pod, err)
+		return nil, apiError(fmt.Sprintf("read logs of container %q of pod %q", container, pod), "get pods/log", "Role", err)
 	}
 	text := strings.TrimSuffix(string(data), "\n")
 	if text == "" {
 		return []string{}, nil
 	}
 	return strings.Split(text, "\n"), nil
+}
+
+// ownedByDeployment checks the chain of controllers the Deployment
+// controller creates: pod → ReplicaSet → Deployment, comparing UIDs, so
+// that neither a look-alike pod (bare, or of a StatefulSet, Job or another
+// Deployment with the same labels) nor a ReplicaSet recreated under the
+// same name passes. The ReplicaSet is read only when the pod names one.
+func (c *Client) ownedByDeployment(ctx context.Context, p *corev1.Pod, d *appsv1.Deployment) error {
+	notOurs := func(why string, args ...any) error {
+		return fmt.Errorf("logs of pod %q: %w %s: %s", p.Name, ErrPodNotInDeployment, c.t, fmt.Sprintf(why, args...))
+	}
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.Kind != "ReplicaSet" || !strings.HasPrefix(ref.APIVersion, "apps/") {
+		return notOurs("it is not controlled by a ReplicaSet of the deployment")
+	}
+	rs, err := c.cs.AppsV1().ReplicaSets(c.t.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return notOurs("its ReplicaSet %s does not exist", ref.Name)
+	}
+	if err != nil {
+		return apiError(fmt.Sprintf("logs of pod %q: get its ReplicaSet %s", p.Name, ref.Name), "get replicasets", "Role", err)
+	}
+	if rs.UID != ref.UID {
+		return notOurs("its ReplicaSet %s is not the one it was created by (UID %s, not %s)", ref.Name, rs.UID, ref.UID)
+	}
+	owner := metav1.GetControllerOf(rs)
+	if owner == nil || owner.Kind != "Deployment" || owner.Name != d.Name || owner.UID != d.UID {
+		return notOurs("its ReplicaSet %s is not controlled by the deployment", ref.Name)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -29,6 +30,9 @@ func pod(name string, edit ...func(*corev1.Pod)) *corev1.Pod {
 			Name: name, Namespace: testNS,
 			Labels:            map[string]string{"app.kubernetes.io/name": testDeploy, "pod-template-hash": "abc"},
 			CreationTimestamp: metav1.NewTime(created),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rsName, UID: rsUID, Controller: ptr.To(true),
+			}},
 		},
 		Spec: corev1.PodSpec{NodeName: "worker-1", Containers: []corev1.Container{{Name: "app"}, {Name: "sidecar"}}},
 		Status: corev1.PodStatus{
@@ -129,7 +133,7 @@ func TestLogs(t *testing.T) {
 		{"empty log", "", "", []string{}, "app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := fake.NewClientset(deployment(), pod("app-a"))
+			cs := fake.NewClientset(deployment(), replicaSet(), pod("app-a"))
 			var opts []corev1.PodLogOptions
 			serveLogs(cs, tc.log, &opts)
 			tg := target
@@ -150,6 +154,35 @@ func TestLogs(t *testing.T) {
 }
 
 func TestLogsRefuses(t *testing.T) {
+	const notOurs = `not a pod of the deployment prod/oil-refinery-application: `
+	// Look-alikes: pods with the Deployment's labels that it does not own.
+	controlledBy := func(kind, name string, uid types.UID) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}}
+		}
+	}
+	lookAlikes := []runtime.Object{
+		pod("bare", func(p *corev1.Pod) { p.OwnerReferences = nil }),
+		pod("of-a-statefulset", controlledBy("StatefulSet", testDeploy, "s0000000-0000-4000-8000-000000000001")),
+		// Owned, but not as controller (anyone may add such a reference).
+		pod("owner-not-controller", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }),
+		pod("of-another-rs", controlledBy("ReplicaSet", "other-app-xyz", "r0000000-0000-4000-8000-000000000002")),
+		pod("of-a-gone-rs", controlledBy("ReplicaSet", testDeploy+"-old", "r0000000-0000-4000-8000-000000000003")),
+		// The ReplicaSet name of the Deployment, an older UID: a pod left
+		// from a ReplicaSet that was deleted and created again.
+		pod("of-a-recreated-rs", controlledBy("ReplicaSet", rsName, "r0000000-0000-4000-8000-000000000009")),
+		replicaSet(func(rs *appsv1.ReplicaSet) {
+			rs.Name, rs.UID = "other-app-xyz", "r0000000-0000-4000-8000-000000000002"
+			rs.OwnerReferences[0].Name, rs.OwnerReferences[0].UID = "other-app", "d0000000-0000-4000-8000-000000000002"
+		}),
+		// A ReplicaSet naming the Deployment without its UID: a Deployment
+		// of that name that was deleted and created again.
+		pod("of-an-orphan-rs", controlledBy("ReplicaSet", testDeploy+"-orphan", "r0000000-0000-4000-8000-000000000004")),
+		replicaSet(func(rs *appsv1.ReplicaSet) {
+			rs.Name, rs.UID = testDeploy+"-orphan", "r0000000-0000-4000-8000-000000000004"
+			rs.OwnerReferences[0].UID = "d0000000-0000-4000-8000-000000000009"
+		}),
+	}
 	for _, tc := range []struct {
 		name     string
 		pod      string
@@ -159,10 +192,24 @@ func TestLogsRefuses(t *testing.T) {
 		wantText string
 	}{
 		{"pod of another app", "other-1", 30, target, cluster.ErrPodNotInDeployment,
-			`logs of pod "other-1": not a pod of the deployment prod/oil-refinery-application: its labels do not match the selector app.kubernetes.io/name=oil-refinery-application`},
+			`logs of pod "other-1": ` + notOurs + `its labels do not match the selector app.kubernetes.io/name=oil-refinery-application`},
 		{"pod of the same name in another namespace", "app-z", 30, target, cluster.ErrPodNotInDeployment,
-			`logs of pod "app-z": not a pod of the deployment prod/oil-refinery-application: no such pod`},
+			`logs of pod "app-z": ` + notOurs + `no such pod`},
 		{"no such pod", "nope", 30, target, cluster.ErrPodNotInDeployment, "no such pod"},
+		{"bare pod with the labels", "bare", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "it is not controlled by a ReplicaSet of the deployment"},
+		{"pod of a StatefulSet with the labels", "of-a-statefulset", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "it is not controlled by a ReplicaSet of the deployment"},
+		{"owner reference that is not the controller", "owner-not-controller", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "it is not controlled by a ReplicaSet of the deployment"},
+		{"pod of another Deployment's ReplicaSet", "of-another-rs", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "its ReplicaSet other-app-xyz is not controlled by the deployment"},
+		{"ReplicaSet gone", "of-a-gone-rs", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "its ReplicaSet oil-refinery-application-old does not exist"},
+		{"ReplicaSet recreated under the same name", "of-a-recreated-rs", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "its ReplicaSet oil-refinery-application-abc is not the one it was created by"},
+		{"ReplicaSet of an earlier Deployment of the same name", "of-an-orphan-rs", 30, target, cluster.ErrPodNotInDeployment,
+			notOurs + "its ReplicaSet oil-refinery-application-orphan is not controlled by the deployment"},
 		{"no such deployment", "app-a", 30, cluster.Target{Namespace: testNS, Deployment: "gone"}, cluster.ErrDeploymentNotFound,
 			"deployment prod/gone: deployment not found"},
 		{"no such container", "app-a", 30, cluster.Target{Namespace: testNS, Deployment: testDeploy, Container: "web"}, cluster.ErrContainerNotFound,
@@ -170,9 +217,10 @@ func TestLogsRefuses(t *testing.T) {
 		{"zero lines", "app-a", 0, target, nil, "lines must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := fake.NewClientset(deployment(), pod("app-a"),
+			objs := append([]runtime.Object{deployment(), replicaSet(), pod("app-a"),
 				pod("other-1", func(p *corev1.Pod) { p.Labels = map[string]string{"app.kubernetes.io/name": "other"} }),
-				pod("app-z", func(p *corev1.Pod) { p.Namespace = "staging" }))
+				pod("app-z", func(p *corev1.Pod) { p.Namespace = "staging" })}, lookAlikes...)
+			cs := fake.NewClientset(objs...)
 			var opts []corev1.PodLogOptions
 			serveLogs(cs, "secret\n", &opts)
 			got, err := cluster.New(cs, tc.target).Logs(t.Context(), tc.pod, tc.lines)
@@ -192,8 +240,22 @@ func TestLogsRefuses(t *testing.T) {
 	}
 }
 
+func TestLogsReplicaSetError(t *testing.T) {
+	cs := fake.NewClientset(deployment(), replicaSet(), pod("app-a"))
+	failWith(cs, "get", "replicasets", "", forbidden("replicasets.apps", rsName))
+	var opts []corev1.PodLogOptions
+	serveLogs(cs, "secret\n", &opts)
+	_, err := cluster.New(cs, target).Logs(t.Context(), "app-a", 30)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "lacks permission to get replicasets: check the chart's Role") {
+		t.Errorf("got %v, want Forbidden with the fix", err)
+	}
+	if len(opts) != 0 {
+		t.Errorf("logs were read: %v", opts)
+	}
+}
+
 func TestLogsAPIError(t *testing.T) {
-	cs := fake.NewClientset(deployment(), pod("app-a"))
+	cs := fake.NewClientset(deployment(), replicaSet(), pod("app-a"))
 	failWith(cs, "get", "pods", "log", forbidden("pods/log", "app-a"))
 	_, err := cluster.New(cs, target).Logs(t.Context(), "app-a", 30)
 	if !apierrors.IsForbidden(err) {

@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
@@ -212,6 +215,62 @@ func TestRealPodsAndLogs(t *testing.T) {
 			if p.Name == "other" {
 				t.Error("Pods lists a pod the Deployment does not select")
 			}
+		}
+	})
+
+	// Look-alikes carry the Deployment's labels, so its selector selects
+	// them, but it does not own them: a bare pod, and a pod of another
+	// Deployment whose selector is narrower (the real ReplicaSet controller
+	// creates it, so its owner chain is real).
+	t.Run("a look-alike pod with the app's labels is refused", func(t *testing.T) {
+		bare := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "look-alike", Labels: clustertest.AppSelector},
+			Spec: corev1.PodSpec{
+				NodeName:   clustertest.NodeReady,
+				Containers: []corev1.Container{{Name: clustertest.AppContainer, Image: clustertest.AppImage}},
+			},
+		}
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, bare, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"app.kubernetes.io/name": clustertest.AppName, "impostor": "true"}
+		other := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "impostor"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](1),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{
+						Containers:                    []corev1.Container{{Name: clustertest.AppContainer, Image: clustertest.AppImage}},
+						TerminationGracePeriodSeconds: ptr.To[int64](0),
+					},
+				},
+			},
+		}
+		if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, other, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var impostor string
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "impostor=true"})
+			if err != nil || len(list.Items) == 0 || metav1.GetControllerOf(&list.Items[0]) == nil {
+				return false, nil
+			}
+			impostor = list.Items[0].Name
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("no pod of Deployment impostor: %v", err)
+		}
+		for _, name := range []string{"look-alike", impostor} {
+			if _, err := cl.Logs(ctx, name, 30); !errors.Is(err, cluster.ErrPodNotInDeployment) {
+				t.Errorf("Logs of look-alike pod %s: got %v, want ErrPodNotInDeployment", name, err)
+			}
+		}
+		// The app's own pods are still readable after the extra check.
+		if _, err := cl.Logs(ctx, pods[0].Name, 1); err != nil {
+			t.Errorf("Logs of the app's pod %s: %v", pods[0].Name, err)
 		}
 	})
 }
@@ -451,8 +510,8 @@ func TestRealNodesPaging(t *testing.T) {
 	if got != count {
 		t.Errorf("Nodes returned %d of the %d paging nodes", got, count)
 	}
-	if want := (len(nodes) + 499) / 500; rec.count("GET /api/v1/nodes") != want {
-		t.Errorf("Nodes made %d list requests for %d nodes, want %d pages of 500", rec.count("GET /api/v1/nodes"), len(nodes), want)
+	if want := (len(nodes) + 4999) / 5000; rec.count("GET /api/v1/nodes") != want {
+		t.Errorf("Nodes made %d list requests for %d nodes, want %d pages of 5,000", rec.count("GET /api/v1/nodes"), len(nodes), want)
 	}
 }
 

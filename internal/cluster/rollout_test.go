@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,15 @@ func TestWaitRollout(t *testing.T) {
 			name:       "retries server errors",
 			states:     []*appsv1.Deployment{creating, nil, nil, done},
 			err:        apierrors.NewInternalError(errors.New("etcd leader changed")),
+			wantReport: []cluster.Rollout{rollout(creating), rollout(done)},
+			wantLast:   rollout(done),
+		},
+		{
+			// One poll hit the request timeout (Config's), while the wait
+			// itself has time left: try again.
+			name:       "retries a request that timed out",
+			states:     []*appsv1.Deployment{creating, nil, done},
+			err:        &url.Error{Op: "Get", URL: "https://k8s/apis/apps/v1", Err: context.DeadlineExceeded},
 			wantReport: []cluster.Rollout{rollout(creating), rollout(done)},
 			wantLast:   rollout(done),
 		},

@@ -116,8 +116,8 @@ func NewCluster(t Timing, log *slog.Logger) (*Cluster, error) {
 		objs = append(objs, nodeObject(n, now.Add(-40*24*time.Hour)))
 	}
 	d := deploymentObject(now.Add(-30 * 24 * time.Hour))
-	objs = append(objs, d)
 	hash := templateHash(&d.Spec.Template)
+	objs = append(objs, d, replicaSetObject(d, hash))
 	for i, on := range []string{"worker-1", "worker-2", "worker-3"} {
 		created := now.Add(-time.Duration(5+i*2)*time.Hour - time.Duration(i*17)*time.Minute)
 		p := c.podObject(d, hash, created)
@@ -236,6 +236,7 @@ func deploymentObject(created time.Time) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: Deployment, Namespace: Namespace, Generation: 1,
+			UID:               "00000000-0000-4000-8000-00000000d001",
 			CreationTimestamp: metav1.NewTime(created),
 			Labels:            map[string]string{appLabel: Deployment, "app.kubernetes.io/part-of": "oil-refinery"},
 		},
@@ -302,25 +303,44 @@ func (c *Cluster) podObject(d *appsv1.Deployment, hash string, created time.Time
 	for i := range suffix {
 		suffix[i] = nameAlphabet[c.rng.IntN(len(nameAlphabet))]
 	}
-	rs := d.Name + "-" + hash
-	labels := map[string]string{"pod-template-hash": hash}
-	for k, v := range d.Spec.Template.Labels {
-		labels[k] = v
-	}
+	rs := replicaSetObject(d, hash)
 	spec := *d.Spec.Template.Spec.DeepCopy()
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: rs + "-" + string(suffix), Namespace: d.Namespace, Labels: labels,
+			Name: rs.Name + "-" + string(suffix), Namespace: d.Namespace, Labels: rs.Labels,
 			CreationTimestamp: metav1.NewTime(created),
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs, Controller: ptr.To(true),
-				UID: types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012x", fnv32(rs))),
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true),
 			}},
 		},
 		Spec: spec,
 		Status: corev1.PodStatus{
 			Phase:      corev1.PodPending,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse}},
+		},
+	}
+}
+
+// replicaSetObject returns the ReplicaSet of d for template hash hash,
+// controlled by d, as the Deployment controller creates it (the bot checks
+// that chain before it reads a pod's log). Its UID is derived from its name.
+func replicaSetObject(d *appsv1.Deployment, hash string) *appsv1.ReplicaSet {
+	name := d.Name + "-" + hash
+	labels := map[string]string{"pod-template-hash": hash}
+	for k, v := range d.Spec.Template.Labels {
+		labels[k] = v
+	}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: d.Namespace, Labels: labels,
+			UID: types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012x", fnv32(name))),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true),
+			}},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: d.Spec.Template,
 		},
 	}
 }

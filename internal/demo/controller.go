@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -159,6 +160,12 @@ func (c *Cluster) reconcile(ctx context.Context, now time.Time) error {
 		room := desired - n
 		if len(old) > 0 {
 			room = min(room, desired+surge-total)
+		}
+		if room > 0 {
+			// The Deployment controller's ReplicaSet for this template.
+			if _, err := c.fake.AppsV1().ReplicaSets(Namespace).Create(ctx, replicaSetObject(d, hash), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create replicaset for template %s: %w", hash, err)
+			}
 		}
 		for range max(room, 0) {
 			p := c.podObject(d, hash, now)

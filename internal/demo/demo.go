@@ -226,6 +226,9 @@ func botConfig(apiURL, lang string) botconfig.Config {
 			LogLines:       chatops.DefaultLogLines,
 			MaxMessages:    chatops.DefaultMaxMessages,
 		},
+		// The demo's stranger is someone trying the page: answer every
+		// refusal instead of one per BOT_STRANGER_REPLY_EVERY.
+		Delivery: botconfig.Delivery{ChatQueue: botconfig.DefaultChatQueue, StrangerReplyEvery: time.Nanosecond},
 		Access: access.Config{
 			GroupID: AuditChatID, AdminRole: access.Operator, MemberRole: access.Viewer, CacheTTL: access.DefaultCacheTTL,
 		},

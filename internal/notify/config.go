@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/pipeline"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -22,6 +23,7 @@ type Config struct {
 	Timeout    time.Duration  // NOTIFY_TIMEOUT: bound on all attempts together
 	Location   *time.Location // NOTIFY_TZ
 	TimeFormat string         // NOTIFY_TIME_FORMAT (Go layout)
+	Lang       pipeline.Lang  // NOTIFY_LANG: ru (default) or en
 }
 
 // Defaults of the optional variables.
@@ -61,6 +63,10 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 		return c, fmt.Errorf("NOTIFY_TZ must be an IANA time zone such as Europe/Moscow or UTC, got %q", tz)
 	}
 	c.Location = loc
+	lang := strings.TrimSpace(getenv("NOTIFY_LANG"))
+	if c.Lang, err = pipeline.ParseLang(lang); err != nil {
+		return c, fmt.Errorf("NOTIFY_LANG must be ru (the default) or en, got %q", lang)
+	}
 	if v := strings.TrimSpace(getenv("NOTIFY_TIMEOUT")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -21,7 +21,7 @@ const (
 	ExitConfig    = 2 // bad argument or variable
 )
 
-const usage = `Usage: notifier [--dry-run] created|success|failed
+const usage = `Usage: notifier [--dry-run] created|success|failed|deployed|deploy-failed
        notifier watch   (long-running pipeline watcher: notifier watch --help)
 
 Posts "Пайплайн {id} {start time} {branch} {status}" to a Telegram chat.
@@ -30,6 +30,8 @@ Status words:
   created   создан
   success   завершен успешно
   failed    завершен неуспешно
+  deployed        развернут (the manual promotion made the Application Synced and Healthy)
+  deploy-failed   развертывание завершено неуспешно (the promotion failed)
 
 Flags:
   --dry-run   print the message, send nothing (Telegram variables not needed)
@@ -42,6 +44,7 @@ Environment:
   NOTIFY_TIMEOUT          bound on all attempts together, Go duration (default 30s)
   NOTIFY_TZ               time zone of the start time (default Europe/Moscow)
   NOTIFY_TIME_FORMAT      Go time layout (default "2006-01-02 15:04:05 MST")
+  NOTIFY_LANG             ru (default) or en: "Pipeline {id} {start time} {branch} created|succeeded|failed|deployed|deployment failed"
   CI_PIPELINE_ID, CI_PIPELINE_CREATED_AT, CI_COMMIT_REF_NAME   set by GitLab CI
 
 Exit status: 0 delivered, 1 delivery failed after retries, 2 bad argument or variable.
@@ -65,14 +68,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return ExitDelivered
 	}
 	if err == nil && len(words) != 1 {
-		err = fmt.Errorf("want exactly one status word (created, success or failed), got %d arguments", len(words))
+		err = fmt.Errorf("want exactly one status word (created, success, failed, deployed or deploy-failed), got %d arguments", len(words))
 	}
 	var status pipeline.Status
 	if err == nil {
 		status, err = pipeline.ParseStatus(words[0])
 	}
 	if err != nil {
-		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed")
+		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed|deployed|deploy-failed")
 		return ExitConfig
 	}
 
@@ -81,7 +84,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		var ev pipeline.Event
 		ev, err = pipeline.FromEnv(getenv, status)
 		if err == nil {
-			return deliver(ctx, log, cfg, pipeline.Message(ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
+			return deliver(ctx, log, cfg, pipeline.MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
 		}
 	}
 	log.Error("configuration error: " + err.Error())

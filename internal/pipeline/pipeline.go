@@ -12,17 +12,20 @@ import (
 // Status is the pipeline state a notification reports.
 type Status string
 
-// The three states, as the notifier's argument names them.
+// The states, as the notifier's argument names them: the pipeline's three,
+// and the two of a promotion (the manual argo-promote job) that ran.
 const (
-	Created Status = "created"
-	Success Status = "success"
-	Failed  Status = "failed"
+	Created      Status = "created"
+	Success      Status = "success"
+	Failed       Status = "failed"
+	Deployed     Status = "deployed"
+	DeployFailed Status = "deploy-failed"
 )
 
 // Statuses lists the accepted status words in the order they happen.
-var Statuses = []Status{Created, Success, Failed}
+var Statuses = []Status{Created, Success, Failed, Deployed, DeployFailed}
 
-// ParseStatus accepts exactly one of the three status words.
+// ParseStatus accepts exactly one of the status words.
 func ParseStatus(s string) (Status, error) {
 	for _, st := range Statuses {
 		if s == string(st) {
@@ -45,6 +48,38 @@ var Russian = map[Status]string{
 	Created: "создан",
 	Success: "завершен успешно",
 	Failed:  "завершен неуспешно",
+	// The promotion: Synced and Healthy on the new image, or not.
+	Deployed:     "развернут",
+	DeployFailed: "развертывание завершено неуспешно",
+}
+
+// English is the text of each status with NOTIFY_LANG=en.
+var English = map[Status]string{
+	Created:      "created",
+	Success:      "succeeded",
+	Failed:       "failed",
+	Deployed:     "deployed",
+	DeployFailed: "deployment failed",
+}
+
+// Lang is the language of the message: NOTIFY_LANG.
+type Lang string
+
+// The languages; Russian is the default.
+const (
+	LangRU Lang = "ru"
+	LangEN Lang = "en"
+)
+
+// ParseLang accepts "ru" and "en"; empty is Russian.
+func ParseLang(s string) (Lang, error) {
+	switch Lang(s) {
+	case "", LangRU:
+		return LangRU, nil
+	case LangEN:
+		return LangEN, nil
+	}
+	return "", fmt.Errorf("unknown language %q: must be ru or en", s)
 }
 
 // Event is one pipeline state change.
@@ -95,6 +130,17 @@ func FromEnv(getenv func(string) string, status Status) (Event, error) {
 //
 // with the start time shown in loc with the Go time layout.
 func Message(ev Event, loc *time.Location, layout string) string {
-	return fmt.Sprintf("Пайплайн %d %s %s %s",
-		ev.PipelineID, ev.CreatedAt.In(loc).Format(layout), ev.Ref, Russian[ev.Status])
+	return MessageIn(LangRU, ev, loc, layout)
+}
+
+// MessageIn renders the event in lang: Message, or in English
+//
+//	Pipeline {id} {start time} {branch} {status}
+func MessageIn(lang Lang, ev Event, loc *time.Location, layout string) string {
+	word, texts := "Пайплайн", Russian
+	if lang == LangEN {
+		word, texts = "Pipeline", English
+	}
+	return fmt.Sprintf("%s %d %s %s %s",
+		word, ev.PipelineID, ev.CreatedAt.In(loc).Format(layout), ev.Ref, texts[ev.Status])
 }

@@ -35,6 +35,10 @@ func TestMessage(t *testing.T) {
 			"Пайплайн 7 2026-01-02 00:30:00 MSK feature/x завершен успешно"},
 		{"cyrillic branch stays", "8", "2026-11-26T04:00:36Z", "релиз/нефть-1", Created,
 			"Пайплайн 8 2026-11-26 07:00:36 MSK релиз/нефть-1 создан"},
+		{"deployed", "4242", "2026-11-26T04:00:36Z", "0.10.5", Deployed,
+			"Пайплайн 4242 2026-11-26 07:00:36 MSK 0.10.5 развернут"},
+		{"deploy failed", "4242", "2026-11-26T04:00:36Z", "0.10.5", DeployFailed,
+			"Пайплайн 4242 2026-11-26 07:00:36 MSK 0.10.5 развертывание завершено неуспешно"},
 		{"fractional seconds", "9", "2026-11-26T04:00:36.123Z", "0.10.5", Created,
 			"Пайплайн 9 2026-11-26 07:00:36 MSK 0.10.5 создан"},
 	}
@@ -87,15 +91,42 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	for _, s := range []string{"created", "success", "failed"} {
+	for _, s := range []string{"created", "success", "failed", "deployed", "deploy-failed"} {
 		if st, err := ParseStatus(s); err != nil || string(st) != s {
 			t.Errorf("ParseStatus(%q) = %q, %v", s, st, err)
 		}
 	}
-	for _, s := range []string{"", "Created", "running", "успех"} {
+	for _, s := range []string{"", "Created", "running", "успех", "deploy_failed", "deploy"} {
 		_, err := ParseStatus(s)
-		if err == nil || !strings.Contains(err.Error(), "created, success, failed") {
-			t.Errorf("ParseStatus(%q) err = %v, want the three words listed", s, err)
+		if err == nil || !strings.Contains(err.Error(), "created, success, failed, deployed, deploy-failed") {
+			t.Errorf("ParseStatus(%q) err = %v, want the five words listed", s, err)
 		}
+	}
+}
+
+func TestMessageIn(t *testing.T) {
+	ev := Event{PipelineID: 4242, CreatedAt: time.Date(2026, 11, 26, 4, 0, 36, 0, time.UTC), Ref: "0.10.5"}
+	want := map[Status]string{
+		Created: "created", Success: "succeeded", Failed: "failed", Deployed: "deployed", DeployFailed: "deployment failed",
+	}
+	for _, st := range Statuses {
+		ev.Status = st
+		if got, w := MessageIn(LangEN, ev, time.UTC, "2006-01-02 15:04:05 MST"), "Pipeline 4242 2026-11-26 04:00:36 UTC 0.10.5 "+want[st]; got != w {
+			t.Errorf("MessageIn(en, %s) = %q, want %q", st, got, w)
+		}
+		if got, w := MessageIn(LangRU, ev, time.UTC, "2006-01-02 15:04:05 MST"), Message(ev, time.UTC, "2006-01-02 15:04:05 MST"); got != w {
+			t.Errorf("MessageIn(ru, %s) = %q, Message %q", st, got, w)
+		}
+		if Russian[st] == "" || English[st] == "" {
+			t.Errorf("status %s has no text", st)
+		}
+	}
+	for _, s := range []string{"", "ru", "en"} {
+		if _, err := ParseLang(s); err != nil {
+			t.Errorf("ParseLang(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseLang("EN"); err == nil {
+		t.Error("ParseLang(EN) accepted")
 	}
 }

@@ -44,7 +44,8 @@ Environment:
   WATCH_REQUEST_TIMEOUT   bound on one GitLab request (default 10s)
   WATCH_HTTP_ADDR         /healthz and /metrics (default :8081)
   TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, TELEGRAM_API_URL, NOTIFY_TZ,
-  NOTIFY_TIME_FORMAT, NOTIFY_TIMEOUT     as for the notifier
+  NOTIFY_TIME_FORMAT, NOTIFY_TIMEOUT,
+  NOTIFY_LANG                            as for the notifier
 
 Exit status: 0 stopped by SIGTERM, 1 could not start, 2 bad variable or state ConfigMap missing.
 `

@@ -218,7 +218,7 @@ func (w *Watcher) announce(ctx context.Context, project string, id int64, e *Ent
 			w.dirty = true
 			continue
 		}
-		text := pipeline.Message(pipeline.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
+		text := pipeline.MessageIn(w.cfg.Notify.Lang, pipeline.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
 			w.cfg.Notify.Location, w.cfg.Notify.TimeFormat)
 		if err := w.send(ctx, text); err != nil {
 			w.log.Error("line not delivered; trying again next interval", "project", project, "pipeline", id,

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
@@ -94,6 +95,10 @@ func TestTemplateArgoCD(t *testing.T) {
 			ResourceNames: []string{"oil-refinery-application"}, Verbs: []string{"get"}}
 		if len(role.Rules) == 0 || !cmp.Equal(role.Rules[0], wantRule) {
 			t.Errorf("Role rules %+v, want first %+v", role.Rules, wantRule)
+		}
+		// Nor is there a Deployment patch to narrow: only the node policy.
+		if p := typed[admissionregistrationv1.ValidatingAdmissionPolicy](t, find(t, objs, "ValidatingAdmissionPolicy")); p.Spec.MatchConstraints.ResourceRules[0].Resources[0] != "nodes" {
+			t.Errorf("policy %s for deploy.via argocd, want only the node policy", p.Name)
 		}
 		cfg := loadConfig(t, env)
 		if cfg.DeployVia != "argocd" || cfg.ArgoCD.Server != "http://argocd-server.argocd.svc" || cfg.ArgoCD.Token != argoToken ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,9 @@ func BenchmarkScale(b *testing.B) {
 	start = time.Now()
 	createPods(ctx, b, c, fast, benchPods)
 	b.Logf("created %d pods in %v", benchPods, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	waitNodesUnreachable(ctx, b, fast)
+	b.Logf("node lifecycle controller done with the nodes after another %v", time.Since(start).Round(time.Millisecond))
 
 	tg := bottest.Telegram(b, token)
 	createNamespace(ctx, b, c, benchBotNS, restricted)
@@ -90,12 +94,18 @@ func BenchmarkScale(b *testing.B) {
 		{"get_pods", "/get_pods", benchPods, []string{"get", "pods", "-n", benchNS, "-l", "app.kubernetes.io/name=" + clustertest.AppName, "-o", "wide"}},
 	} {
 		b.Run(bc.name+"/bot", func(b *testing.B) {
-			var msgs int
+			var (
+				msgs  int
+				times []time.Duration
+			)
 			for b.Loop() {
+				start := time.Now()
 				got := w.say(b, operator, bc.command, func(last telegramtest.Message) bool { return last.Document != nil })
+				times = append(times, time.Since(start))
 				msgs += len(got)
 				checkLongReply(b, got, bc.items)
 			}
+			logTimes(b, times)
 			_, peak, err := proctest.Memory(bot.PID())
 			if err != nil {
 				b.Fatal(err)
@@ -108,14 +118,20 @@ func BenchmarkScale(b *testing.B) {
 				b.Skip("kubectl not installed")
 			}
 			args := append([]string{"--kubeconfig", c.Kubeconfig}, bc.kubectl...)
-			var lines int
+			var (
+				lines int
+				times []time.Duration
+			)
 			for b.Loop() {
+				start := time.Now()
 				out, err := exec.Command(kubectl, args...).Output()
 				if err != nil {
 					b.Fatalf("kubectl %v: %v", args, err)
 				}
+				times = append(times, time.Since(start))
 				lines = strings.Count(string(out), "\n") - 1 // less the header
 			}
+			logTimes(b, times)
 			if lines != bc.items {
 				b.Errorf("kubectl listed %d, want %d", lines, bc.items)
 			}
@@ -259,4 +275,46 @@ func createPods(ctx context.Context, b *testing.B, c *clustertest.Cluster, cs ku
 	if err != nil {
 		b.Logf("%d of %d pods Running after 2m; measuring anyway", running, n)
 	}
+}
+
+// waitNodesUnreachable waits (up to 2 minutes) until the node lifecycle
+// controller has marked every bench node unreachable, which it does 40s
+// after their creation, 5,000 updates at once: measured during that, both
+// the bot and kubectl time the controller's load on the API server.
+func waitNodesUnreachable(ctx context.Context, b *testing.B, cs kubernetes.Interface) {
+	var tainted int
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: nodeLabel})
+		if err != nil {
+			return false, nil
+		}
+		tainted = 0
+		for _, n := range nodes.Items {
+			for _, t := range n.Spec.Taints {
+				if t.Key == corev1.TaintNodeUnreachable && t.Effect == corev1.TaintEffectNoExecute {
+					tainted++
+					break
+				}
+			}
+		}
+		return tainted >= benchNodes, nil
+	})
+	if err != nil {
+		b.Logf("%d of %d nodes marked unreachable after 2m; measuring anyway", tainted, benchNodes)
+	}
+}
+
+// logTimes logs each iteration's time and the median: on a shared machine
+// one slow iteration moves the mean (ns/op) a lot.
+func logTimes(b *testing.B, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	sorted := slices.Clone(times)
+	slices.Sort(sorted)
+	var each []string
+	for _, d := range times {
+		each = append(each, d.Round(time.Millisecond).String())
+	}
+	b.Logf("median %v of %s", sorted[len(sorted)/2].Round(time.Millisecond), strings.Join(each, " "))
 }

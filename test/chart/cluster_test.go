@@ -176,6 +176,7 @@ func TestChartOnRealCluster(t *testing.T) {
 
 	t.Run("access matrix", func(t *testing.T) { testAccessMatrix(ctx, t, c, rel.sa) })
 	t.Run("node patch policy", func(t *testing.T) { testNodePatchPolicy(ctx, t, c, rel.sa) })
+	t.Run("deployment patch policy", func(t *testing.T) { testDeploymentPatchPolicy(ctx, t, c, rel.sa) })
 
 	// The bot binary with the chart's environment, authenticated with a
 	// token of the chart's ServiceAccount instead of the pod's mounted one.
@@ -185,6 +186,7 @@ func TestChartOnRealCluster(t *testing.T) {
 	w := &chat{tg: tg, bot: startBot(t, env)}
 
 	t.Run("every command", func(t *testing.T) { testEveryCommand(ctx, t, c, w, reg.Host+"/oil/app") })
+	t.Run("get_logs of a look-alike pod", func(t *testing.T) { testLogsOfLookAlike(ctx, t, c, w) })
 	t.Run("apiserver outage", func(t *testing.T) { testAPIServerOutage(ctx, t, c, w) })
 }
 
@@ -252,6 +254,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"list", "", "pods", "", appNS, ""},
 		{"get", "", "pods", "", appNS, "any-pod"},
 		{"get", "", "pods", "log", appNS, "any-pod"},
+		{"get", "apps", "replicasets", "", appNS, "any-rs"},
 	}
 	denied := []access{
 		// secrets, anywhere, the bot's own token included
@@ -288,6 +291,10 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"patch", "apps", "deployments", "scale", appNS, app},
 		{"update", "apps", "deployments", "scale", appNS, app},
 		{"patch", "apps", "replicasets", "", appNS, "x"},
+		{"list", "apps", "replicasets", "", appNS, ""},
+		{"watch", "apps", "replicasets", "", appNS, ""},
+		{"get", "apps", "replicasets", "", "elsewhere", "x"},
+		{"get", "apps", "replicasets", "", releaseNS, "x"},
 		{"create", "", "pods", "", appNS, ""},
 		{"patch", "", "pods", "", appNS, "any-pod"},
 		{"create", "", "pods", "exec", appNS, "any-pod"},
@@ -326,7 +333,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		want := []string{"[] [nodes] [] [get list patch]"}
 		if ns == appNS {
 			want = append(want, "[] [pods/log] [] [get]", "[] [pods] [] [get list]",
-				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]")
+				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]", "[apps] [replicasets] [] [get]")
 			slices.Sort(want)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -508,8 +515,8 @@ func testAPIServerOutage(ctx context.Context, t *testing.T, c *clustertest.Clust
 		start := time.Now()
 		got := bottest.Plain(w.say(t, operator, cmd, nil))
 		name := strings.Fields(cmd)[0][1:]
-		if !strings.Contains(got, "Не удалось выполнить /"+name) {
-			t.Errorf("%s while the apiserver is down: %q, want an error", cmd, got)
+		if !strings.Contains(got, "Не удалось выполнить /"+name) || !strings.Contains(got, "Kubernetes API server is unreachable") {
+			t.Errorf("%s while the apiserver is down: %q, want an error naming Kubernetes", cmd, got)
 		}
 		t.Logf("%s answered in %v: %q", cmd, time.Since(start).Round(time.Millisecond), got)
 		time.Sleep(time.Second) // an operator trying again and again, for a few seconds

@@ -128,14 +128,15 @@ func loadConfig(t testing.TB, env map[string]string) botconfig.Config {
 func TestTemplateMinimal(t *testing.T) {
 	objs := render(t, "oil", "-f", minimalValues)
 	want := []string{"ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-		"Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+		"Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy",
+		"ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
 		t.Errorf("rendered kinds (-want +got):\n%s", diff)
 	}
 
 	// Before Kubernetes 1.30 there is no ValidatingAdmissionPolicy v1: left out.
 	old := render(t, "oil", "-f", minimalValues, "--kube-version", "1.29.0")
-	if diff := cmp.Diff(want[:len(want)-2], kinds(old)); diff != "" {
+	if diff := cmp.Diff(want[:len(want)-4], kinds(old)); diff != "" {
 		t.Errorf("rendered kinds for Kubernetes 1.29 (-want +got):\n%s", diff)
 	}
 
@@ -207,6 +208,7 @@ func TestTemplateMinimal(t *testing.T) {
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"oil-refinery-application"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
 	}
 	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
@@ -218,6 +220,7 @@ func TestTemplateMinimal(t *testing.T) {
 
 func TestTemplateFull(t *testing.T) {
 	objs := render(t, "derrick", "-f", minimalValues, "-f", fullValues)
+	// deploy.via argocd: the bot does not patch the Deployment, so only the node policy.
 	want := []string{"NetworkPolicy", "ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role", "Role",
 		"RoleBinding", "RoleBinding", "Service", "Deployment", "Lease", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,6 +29,7 @@ import (
 
 	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
 var applicationGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
@@ -34,9 +38,12 @@ var applicationGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: 
 // component's tag rule makes it.
 const promoteTag = "0.10.5"
 
-// argoPromoteCI is a pipeline of the argo-promote component after a stand-in of
-// the push component that leaves the dotenv report push leaves (DERRICK_IMAGE and
-// the rest), for the image repository of argocdtest's manifests.
+// argoPromoteCI is a pipeline of the argo-promote and notify components after a
+// stand-in of the push component that leaves the dotenv report push leaves
+// (DERRICK_IMAGE and the rest), for the image repository of argocdtest's
+// manifests. The stand-in's digest is the sha256 of DERRICK_TEST_CONTENT, so a
+// run with other content is a re-push of the same tag with another digest (the
+// kwok nodes never pull, so no registry is needed to tell the two apart).
 func argoPromoteCI(repository string) string {
 	return `stages: [publish, deploy]
 include:
@@ -44,6 +51,7 @@ include:
     inputs:
       kustomize_image: ` + repository + `
       timeout: 60
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/notify@$CI_COMMIT_SHA
 # Stands in for the push component: the dotenv report it leaves.
 push:
   stage: publish
@@ -53,12 +61,18 @@ push:
         echo "DERRICK_IMAGE=` + repository + `:$CI_COMMIT_REF_NAME"
         echo "DERRICK_IMAGE_TAG=$CI_COMMIT_REF_NAME"
         echo "DERRICK_IMAGE_REPOSITORY=` + repository + `"
-        echo "DERRICK_IMAGE_DIGEST=sha256:0000000000000000000000000000000000000000000000000000000000000000"
+        echo "DERRICK_IMAGE_DIGEST=sha256:$(printf '%s' "$DERRICK_TEST_CONTENT" | sha256sum | cut -d ' ' -f 1)"
       } > derrick-image.env
   artifacts:
     reports:
       dotenv: derrick-image.env
 `
+}
+
+// contentDigest is the digest the push stand-in gives content.
+func contentDigest(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // shQuote quotes s for sh.
@@ -311,6 +325,7 @@ type argoPromote struct {
 	callLog    string
 	repository string
 	ci         string // the .gitlab-ci.yml
+	telegram   *telegramtest.Server
 }
 
 // repo makes a repository of the pipeline on branch, the tag push publishes.
@@ -326,22 +341,45 @@ func (p *argoPromote) repo(t *testing.T, branch string) string {
 
 // args are gitlab-ci-local's arguments: the pipeline with the manual promote job,
 // ARGOCD_SERVER as the bot takes it (an http:// URL) or as the argocd CLI takes it
-// (host:port), the token, and extra arguments such as --input.
-func (p *argoPromote) args(server, token string, extra ...string) []string {
+// (host:port), the token, the content the push stand-in publishes, the notifier's
+// Telegram variables, and extra arguments such as --input.
+func (p *argoPromote) args(server, token, content string, extra ...string) []string {
 	return append([]string{"--no-color", "--force-shell-executor", "--manual", "argo-promote",
+		"--ignore-predefined-vars", "CI_PIPELINE_CREATED_AT",
+		"--variable", "CI_PIPELINE_CREATED_AT=" + createdAt,
+		"--variable", "DERRICK_TEST_CONTENT=" + content,
+		"--variable", "TELEGRAM_BOT_TOKEN=" + botToken,
+		"--variable", "TELEGRAM_CHAT_ID=" + strconv.FormatInt(chatID, 10),
+		"--variable", "TELEGRAM_API_URL=" + p.telegram.URL(),
+		"--variable", "NOTIFY_TZ=Europe/Moscow",
 		"--variable", "ARGOCD_SERVER=" + server,
 		"--variable", "ARGOCD_AUTH_TOKEN=" + token}, extra...)
 }
 
-// promote runs the pipeline of a branch named tag, promoting from oldImage, and
-// checks Argo CD, the Deployment and its pods, the job log and the argocd calls;
-// syncCodes are the exit codes the job's `argocd app sync` may have (20 when an
-// automated sync runs already: which comes first is a race). It logs the time from
-// the job's start to Healthy.
-func (p *argoPromote) promote(t *testing.T, tag, oldImage string, syncCodes ...int) {
+// run runs the pipeline of repo and returns it with the Telegram messages it
+// posted, in order.
+func (p *argoPromote) run(t *testing.T, repo string, args []string) (glcRun, []string) {
+	t.Helper()
+	before := len(p.telegram.Messages(chatID))
+	r := runGLC(t, repo, p.env, args)
+	var texts []string
+	for _, m := range p.telegram.Messages(chatID)[before:] {
+		texts = append(texts, m.Text)
+	}
+	return r, texts
+}
+
+// promote runs the pipeline of a branch named tag that publishes content,
+// promoting from oldImage to <repository>:<tag>@<digest of content>, and checks
+// Argo CD, the Deployment and its pods, the job log, the argocd calls and the
+// group's messages (the promote result among them); syncCodes are the exit codes
+// the job's `argocd app sync` may have (20 when an automated sync runs already:
+// which comes first is a race). It logs the time from the job's start to Healthy
+// and returns the new image.
+func (p *argoPromote) promote(t *testing.T, tag, content, oldImage string, syncCodes ...int) string {
 	t.Helper()
 	c, argo, dyn, repository := p.c, p.argo, p.dyn, p.repository
-	newImage := repository + ":" + tag
+	newImage := repository + ":" + tag + "@" + contentDigest(content)
 	server := strings.TrimPrefix(argo.ServerURL, "http://")
 	repo := p.repo(t, tag)
 	_ = os.Remove(p.callLog)
@@ -353,14 +391,19 @@ func (p *argoPromote) promote(t *testing.T, tag, oldImage string, syncCodes ...i
 		t.Fatalf("before the pipeline: %v, want settled on %s", before, oldImage)
 	}
 	wait := watchApp(t.Context(), dyn, argo, newImage)
-	r := runGLC(t, repo, p.env, p.args(argo.ServerURL, argo.Token))
+	r, messages := p.run(t, repo, p.args(argo.ServerURL, argo.Token, content))
 	// app wait returned only once Argo CD was settled: so it must be now.
 	atExit, exitErr := readApp(t.Context(), dyn, argo)
 	changes, watchErr := wait(30 * time.Second)
 	if r.err != nil {
 		t.Fatalf("pipeline failed: %v\n%s", r.err, tail(r.out, 60))
 	}
-	wantJobs(t, r.out, map[string]string{"push": "PASS", "argo-promote": "PASS"})
+	wantJobs(t, r.out, map[string]string{"push": "PASS", "argo-promote": "PASS", "notify-deploy": "PASS", "notify-success": "PASS"})
+	id := pipelineID(t, repo)
+	want := []string{notification(id, tag, "создан"), notification(id, tag, "развернут"), notification(id, tag, "завершен успешно")}
+	if diff := cmp.Diff(want, messages); diff != "" {
+		t.Errorf("Telegram messages (-want +got):\n%s", diff)
+	}
 	if want := fmt.Sprintf("argo-promote: %s on %s -> %s", argo.AppName, server, newImage); !strings.Contains(r.out, want) {
 		t.Errorf("the job did not report %q:\n%s", want, tail(r.out, 40))
 	}
@@ -456,18 +499,22 @@ func (p *argoPromote) promote(t *testing.T, tag, oldImage string, syncCodes ...i
 	for _, ch := range changes {
 		t.Logf("  %7s %v", ch.at.Sub(jobStart).Round(10*time.Millisecond), ch.state)
 	}
+	return newImage
 }
 
 // TestArgoPromoteRealArgoCD runs the manual argo-promote job with gitlab-ci-local,
 // in the shell, with the real argocd CLI (hack/argocd/build.sh) against a real Argo
 // CD (internal/argocdtest) over plain HTTP, after a stand-in of the push job that
 // leaves its dotenv report: the Deployment Argo CD manages ends on the pipeline's
-// tag with its pods on it, the Application Synced and Healthy, and the token never
-// appears in the job log; so with automated sync (which starts before the job's
-// own sync) and without. A wrong token (to host:port with the plaintext input)
-// fails the job, which is allowed to fail.
+// image pinned by digest, <repository>:<tag>@<digest>, with its pods on it, the
+// Application Synced and Healthy, the token never in the job log, and the group
+// told "развернут" by the notify component; so with automated sync (which starts
+// before the job's own sync) and without. Promoting the same tag again after a
+// re-push (another digest) rolls the pods out onto the new digest. A wrong token
+// (to host:port with the plaintext input) fails the job, which is allowed to fail:
+// the group is told "развертывание завершено неуспешно" and the pipeline passes.
 func TestArgoPromoteRealArgoCD(t *testing.T) {
-	requireTools(t, "gitlab-ci-local", "git", "rsync")
+	requireTools(t, "gitlab-ci-local", "git", "rsync", "go")
 	c := clustertest.Shared(t)
 	argo := argocdtest.Start(t.Context(), t, c)
 	t.Logf("Argo CD ready in %s", argo.ReadyAfter.Round(time.Millisecond))
@@ -480,13 +527,32 @@ func TestArgoPromoteRealArgoCD(t *testing.T) {
 		t.Fatalf("argocdtest.AppImage is already on %s", promoteTag)
 	}
 	bin, callLog := argocdCLI(t)
-	p := &argoPromote{c: c, argo: argo, dyn: dyn, callLog: callLog, repository: repository,
+	mustRun(t, root(t), nil, "go", "build", "-o", filepath.Join(bin, "notifier"), "./notifier")
+	tg, err := telegramtest.New(telegramtest.Config{Token: botToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	p := &argoPromote{c: c, argo: argo, dyn: dyn, callLog: callLog, repository: repository, telegram: tg,
 		env: gitEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")),
 		ci:  argoPromoteCI(repository)}
 
+	var first string
 	t.Run("promote with automated sync", func(t *testing.T) {
 		// The controller usually starts the sync before the job asks.
-		p.promote(t, promoteTag, argocdtest.AppImage, 0, 20)
+		first = p.promote(t, promoteTag, "first build of "+promoteTag, argocdtest.AppImage, 0, 20)
+	})
+	if t.Failed() {
+		return
+	}
+
+	// The branch is pushed again: the same tag, other content, another digest.
+	var second string
+	t.Run("promote the same tag re-pushed", func(t *testing.T) {
+		second = p.promote(t, promoteTag, "second build of "+promoteTag, first, 0, 20)
+		if second == first {
+			t.Fatalf("the re-push has the digest of the first push: %s", second)
+		}
 	})
 	if t.Failed() {
 		return
@@ -494,30 +560,38 @@ func TestArgoPromoteRealArgoCD(t *testing.T) {
 
 	// Argo CD syncs only when asked: the job's own sync does it.
 	const manualTag = "0.10.6"
+	var manual string
 	t.Run("promote with a manual sync policy", func(t *testing.T) {
 		patch := []byte(`{"spec":{"syncPolicy":{"automated":null}}}`)
 		if _, err := dyn.Resource(applicationGVR).Namespace(argo.ArgoNamespace).Patch(t.Context(), argo.AppName,
 			types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		p.promote(t, manualTag, repository+":"+promoteTag, 0)
+		manual = p.promote(t, manualTag, "build of "+manualTag, second, 0)
 	})
 	if t.Failed() {
 		return
 	}
 
 	t.Run("wrong token is allowed to fail", func(t *testing.T) {
+		const branch = "0.10.7"
 		wrong := argo.Token[:len(argo.Token)-4] + "AAAA" // a bad signature
-		repo := p.repo(t, "0.10.7")
+		repo := p.repo(t, branch)
 		_ = os.Remove(callLog)
 		// host:port and the plaintext input this time: the server's own
 		// refusal (not a TLS error) shows that the transport is right.
 		server := strings.TrimPrefix(argo.ServerURL, "http://")
-		r := runGLC(t, repo, p.env, p.args(server, wrong, "--input", "argo-promote:plaintext=true"))
+		r, messages := p.run(t, repo, p.args(server, wrong, "build of "+branch, "--input", "argo-promote:plaintext=true"))
 		if r.err != nil {
 			t.Fatalf("the pipeline failed although argo-promote may fail: %v\n%s", r.err, tail(r.out, 40))
 		}
-		wantJobs(t, r.out, map[string]string{"push": "PASS", "argo-promote": "WARN"})
+		wantJobs(t, r.out, map[string]string{"push": "PASS", "argo-promote": "WARN", "notify-deploy": "PASS", "notify-success": "PASS"})
+		id := pipelineID(t, repo)
+		want := []string{notification(id, branch, "создан"), notification(id, branch, "развертывание завершено неуспешно"),
+			notification(id, branch, "завершен успешно")}
+		if diff := cmp.Diff(want, messages); diff != "" {
+			t.Errorf("Telegram messages (-want +got):\n%s", diff)
+		}
 		calls := readCalls(t, callLog)
 		if len(calls) != 1 || calls[0].command != "app set" || calls[0].rc == 0 {
 			t.Errorf("argocd calls %+v, want one failed app set", calls)
@@ -530,8 +604,8 @@ func TestArgoPromoteRealArgoCD(t *testing.T) {
 				t.Errorf("a token appears in the job log (files %v)", files)
 			}
 		}
-		if s, err := readApp(t.Context(), dyn, argo); err != nil || !s.settledOn(repository+":"+manualTag) {
-			t.Errorf("after the refused promote: %v, %v; want still settled on %s", s, err, repository+":"+manualTag)
+		if s, err := readApp(t.Context(), dyn, argo); err != nil || !s.settledOn(manual) {
+			t.Errorf("after the refused promote: %v, %v; want still settled on %s", s, err, manual)
 		}
 	})
 }

@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
 // componentDocs parses a component file: the spec header and the jobs.
@@ -199,7 +202,7 @@ func TestComponentsValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases["project pipeline"] = check{ci: string(own), jobs: []string{"test", "notifier-image", "self-test-push", "self-test-argo-promote"}}
+	cases["project pipeline"] = check{ci: string(own), jobs: []string{"test", "notifier-image", "self-test-push", "self-test-argo-promote", "self-test-notify-deploy"}}
 	cases["project pipeline of release 0.1.0"] = check{ci: string(own), args: []string{"--variable", "CI_COMMIT_TAG=0.1.0"},
 		jobs: []string{"release-images", "release"}}
 	cases["project pipeline of tag v0.1.0"] = check{ci: string(own), args: []string{"--variable", "CI_COMMIT_TAG=v0.1.0"},
@@ -292,6 +295,7 @@ func TestExamplePipelineJobs(t *testing.T) {
 		{"health-probe", "probe", "on_success", false},
 		{"push", "publish", "on_success", false},
 		{"argo-promote", "deploy", "manual", true},
+		{"notify-deploy", "deploy", "on_success", true},
 	}
 	byName := func(a, b job) int { return strings.Compare(a.Name, b.Name) }
 	slices.SortFunc(want, byName)
@@ -376,8 +380,9 @@ func TestExampleManifests(t *testing.T) {
 
 // TestArgoPromoteCommands runs the manual argo-promote job with a stand-in argocd CLI
 // that records its arguments (the real run against Argo CD belongs to the Argo CD
-// tests): the published image goes to the Application, a sync already running is
-// tolerated, and the job waits for Synced and Healthy.
+// tests): the published image, pinned by its digest, goes to the Application, a sync
+// already running is tolerated, and the job waits for Synced and Healthy; without a
+// digest (no push job before it) the job fails before it calls argocd.
 func TestArgoPromoteCommands(t *testing.T) {
 	requireTools(t, "gitlab-ci-local", "git", "rsync")
 	bin := t.TempDir()
@@ -396,12 +401,35 @@ fi
 		"  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/argo-promote@$CI_COMMIT_SHA\n" +
 		"    inputs:\n      token_variable: OIL_ARGOCD_TOKEN\n      timeout: 120\n"
 	repo := glcRepo(t, ci)
-	out, err := run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
-		filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), "--no-color", "--force-shell-executor",
-		"--variable", "DERRICK_IMAGE=registry.example.com/oil/app:0.10.5",
-		"--variable", "ARGOCD_SERVER=http://argocd.example.com:8080/",
-		"--variable", "OIL_ARGOCD_TOKEN=s3cret",
-		"argo-promote")
+	const digest = "sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"
+	promote := func(vars ...string) (string, error) {
+		args := []string{"--no-color", "--force-shell-executor",
+			"--variable", "DERRICK_IMAGE=registry.example.com/oil/app:0.10.5",
+			"--variable", "ARGOCD_SERVER=http://argocd.example.com:8080/",
+			"--variable", "OIL_ARGOCD_TOKEN=s3cret"}
+		for _, v := range vars {
+			args = append(args, "--variable", v)
+		}
+		return run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
+			filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), append(args, "argo-promote")...)
+	}
+	for _, tt := range []struct{ name, digest, want string }{
+		{"no digest", "", "argo-promote: DERRICK_IMAGE_DIGEST is not set: the push job's dotenv report is missing"},
+		{"malformed digest", "sha256:AB12", `argo-promote: DERRICK_IMAGE_DIGEST must be sha256:<64 lowercase hex digits>, got "sha256:AB12"`},
+	} {
+		out, err := promote("DERRICK_IMAGE_DIGEST=" + tt.digest)
+		// Failed, and allowed to: WARN.
+		if _, results := jobResults(out); err != nil || results["argo-promote"] != "WARN" || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: argo-promote %s (%v), want WARN saying %q:\n%s", tt.name, results["argo-promote"], err, tt.want, tail(out, 20))
+		}
+		if result, err := os.ReadFile(filepath.Join(repo, "derrick-promote.result")); err != nil || string(result) != "deploy-failed\n" {
+			t.Errorf("%s: derrick-promote.result = %q (%v), want deploy-failed", tt.name, result, err)
+		}
+	}
+	if _, err := os.Stat(calls); !os.IsNotExist(err) {
+		t.Fatalf("argocd was called without a digest (%v)", err)
+	}
+	out, err := promote("DERRICK_IMAGE_DIGEST=" + digest)
 	if err != nil {
 		t.Fatalf("argo-promote failed: %v\n%s", err, tail(out, 40))
 	}
@@ -412,7 +440,7 @@ fi
 	const flags = "--plaintext --grpc-web"
 	want := []string{
 		"argocd.example.com:8080|s3cret|app set oil-refinery-application " + flags +
-			" --kustomize-image oil-refinery-application=registry.example.com/oil/app:0.10.5",
+			" --kustomize-image oil-refinery-application=registry.example.com/oil/app:0.10.5@" + digest,
 		"argocd.example.com:8080|s3cret|app sync oil-refinery-application " + flags + " --async",
 		"argocd.example.com:8080|s3cret|app wait oil-refinery-application " + flags + " --sync --health --operation --timeout 120",
 	}
@@ -421,5 +449,58 @@ fi
 	}
 	if strings.Contains(out, "s3cret") {
 		t.Error("the job log shows the Argo CD token")
+	}
+	if result, err := os.ReadFile(filepath.Join(repo, "derrick-promote.result")); err != nil || string(result) != "deployed\n" {
+		t.Errorf("derrick-promote.result = %q (%v), want deployed", result, err)
+	}
+}
+
+// TestNotifyDeployWithoutPromoteJob includes the notify component in a pipeline
+// with no promote job: its needs is optional, so notify-deploy runs at once, finds
+// no derrick-promote.result and posts nothing; the group gets only the pipeline's
+// own two messages and the pipeline passes. (A pipeline whose promote job is there
+// but not played: GitLab skips notify-deploy, see TestExamplePipeline; the played
+// promotion's messages: TestArgoPromoteRealArgoCD.)
+func TestNotifyDeployWithoutPromoteJob(t *testing.T) {
+	requireTools(t, "gitlab-ci-local", "git", "rsync", "go")
+	bin := t.TempDir()
+	mustRun(t, root(t), nil, "go", "build", "-o", filepath.Join(bin, "notifier"), "./notifier")
+	tg, err := telegramtest.New(telegramtest.Config{Token: botToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	const branch = "0.10.5"
+	ci := "stages: [build, deploy]\ninclude:\n" +
+		"  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/notify@$CI_COMMIT_SHA\n" +
+		"build:\n  stage: build\n  script: [echo built]\n"
+	src := t.TempDir()
+	copyTree(t, filepath.Join(root(t), templateDir), filepath.Join(src, templateDir))
+	if err := os.WriteFile(filepath.Join(src, ".gitlab-ci.yml"), []byte(ci), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := newRepo(t, src, branch, libProject)
+	out, err := run(t, repo, gitEnv("PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")),
+		filepath.Join(root(t), "hack/pipeline/gitlab-ci-local"), "--no-color", "--force-shell-executor",
+		"--ignore-predefined-vars", "CI_PIPELINE_CREATED_AT",
+		"--variable", "CI_PIPELINE_CREATED_AT="+createdAt,
+		"--variable", "TELEGRAM_BOT_TOKEN="+botToken,
+		"--variable", "TELEGRAM_CHAT_ID="+strconv.FormatInt(chatID, 10),
+		"--variable", "TELEGRAM_API_URL="+tg.URL(),
+		"--variable", "NOTIFY_TZ=Europe/Moscow")
+	if err != nil {
+		t.Fatalf("pipeline failed: %v\n%s", err, tail(out, 40))
+	}
+	wantJobs(t, out, map[string]string{"notify-created": "PASS", "build": "PASS", "notify-deploy": "PASS", "notify-success": "PASS"})
+	if want := "notify-deploy: no result of argo-promote (it is not in this pipeline): nothing to post"; !strings.Contains(out, want) {
+		t.Errorf("notify-deploy did not say %q:\n%s", want, tail(out, 30))
+	}
+	var texts []string
+	for _, m := range tg.Messages(chatID) {
+		texts = append(texts, m.Text)
+	}
+	id := pipelineID(t, repo)
+	if diff := cmp.Diff([]string{notification(id, branch, "создан"), notification(id, branch, "завершен успешно")}, texts); diff != "" {
+		t.Errorf("Telegram messages (-want +got):\n%s", diff)
 	}
 }

@@ -119,8 +119,21 @@ func (s *stack) repo(t *testing.T, branch string) string {
 	t.Helper()
 	dir := newRepo(t, filepath.Join(s.root, exampleDir), branch, appProject)
 	provideComponents(t, dir, s.project, s.version)
+	// GitLab skips notify-deploy while the manual argo-promote it needs is not
+	// played, and the pipeline passes (GitLab 13.12 and later); gitlab-ci-local
+	// instead refuses the whole pipeline ("argo-promote is when:manual, its needed
+	// by notify-deploy, and not specified in --manual"). Replay GitLab's rule with
+	// gitlab-ci-local's file of local overrides. The promotion and its message run
+	// in TestArgoPromoteRealArgoCD.
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci-local.yml"), []byte(skipNotifyDeploy), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
+
+// skipNotifyDeploy is the .gitlab-ci-local.yml of a pipeline whose manual promotion
+// is not played.
+const skipNotifyDeploy = "notify-deploy:\n  rules:\n    - when: never\n"
 
 // pipeline runs gitlab-ci-local in repo with the shell executor, pointed at the stack,
 // plus extra arguments (more --input, or job names). probePort is where the app listens.
@@ -171,10 +184,10 @@ func (s *stack) notifyFailedApart(t *testing.T, repo string, port int, out strin
 		return
 	}
 	override := filepath.Join(repo, ".gitlab-ci-local.yml")
-	if err := os.WriteFile(override, []byte("notify-failed:\n  when: always\n"), 0o644); err != nil {
+	if err := os.WriteFile(override, []byte(skipNotifyDeploy+"notify-failed:\n  when: always\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(override)
+	defer func() { _ = os.WriteFile(override, []byte(skipNotifyDeploy), 0o644) }()
 	out, err := s.pipeline(t, repo, port, "notify-failed")
 	if err != nil {
 		t.Fatalf("notify-failed: %v\n%s", err, tail(out, 40))
@@ -235,7 +248,7 @@ func TestExamplePipeline(t *testing.T) {
 		wantJobs(t, out, map[string]string{
 			"notify-created": "PASS", "pylint-errors": "PASS", "buildah-build": "PASS",
 			"health-probe": "PASS", "push": "PASS", "notify-success": "PASS",
-			"notify-failed": "", "argo-promote": "",
+			"notify-failed": "", "argo-promote": "", "notify-deploy": "",
 		})
 		if want := fmt.Sprintf("health-probe: GET http://127.0.0.1:%d/health answered 200", port); !strings.Contains(out, want) {
 			t.Errorf("the probe did not report %q", want)
@@ -243,11 +256,15 @@ func TestExamplePipeline(t *testing.T) {
 		if got := s.registry.tags(t, appImage); !slices.Contains(got, branch) {
 			t.Errorf("tags of %s = %q, want %q among them", appImage, got, branch)
 		}
-		// Exactly the probed candidate, by digest.
+		// Exactly the probed candidate, by digest, and that digest handed on to
+		// argo-promote, which pins it.
 		candidate := readDotenv(t, filepath.Join(repo, "derrick-candidate.env"))
 		published, layers := s.registry.manifest(t, appImage, branch)
 		if published == "" || published != candidate["DERRICK_CANDIDATE_DIGEST"] {
 			t.Errorf("%s:%s is %q, the probed candidate %q", appImage, branch, published, candidate["DERRICK_CANDIDATE_DIGEST"])
+		}
+		if got := readDotenv(t, filepath.Join(repo, "derrick-image.env"))["DERRICK_IMAGE_DIGEST"]; got != published {
+			t.Errorf("push exported DERRICK_IMAGE_DIGEST=%q, the registry has %q", got, published)
 		}
 		id := pipelineID(t, repo)
 		if got := s.registry.tags(t, appImage+"/candidates"); !slices.Contains(got, strconv.Itoa(id)) {
