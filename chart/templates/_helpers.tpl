@@ -105,3 +105,13 @@ app.kubernetes.io/component: chatops-bot
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* "true" when the bot runs with leader election: leaderElection.enabled, or replicaCount > 1. */}}
+{{- define "derrick-bot.leaderElection" -}}
+{{- if or (eq (toString .Values.leaderElection.enabled) "true") (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
+
+{{/* Name of the leader Lease: leaderElection.leaseName, else <release>-bot. */}}
+{{- define "derrick-bot.leaseName" -}}
+{{- default (printf "%s-bot" .Release.Name | trunc 63 | trimSuffix "-") .Values.leaderElection.leaseName }}
+{{- end }}

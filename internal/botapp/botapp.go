@@ -9,15 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/PaulSonOfLars/gotgbot/v2"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/leader"
 	"gitlab.com/derrick-kit/derrick/internal/opshttp"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
@@ -89,8 +92,9 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		return err
 	}
 	cfg.Core.Access, cfg.Core.Group = checker, group
-	core := chatops.New(cfg.Core, kc, deployer, reg, log, ns, cfg.Deployment)
-	poller := tgbot.NewPoller(bot, core, log, tgbot.Options{
+	// The audit line of each command names the replica that ran it.
+	core := chatops.New(cfg.Core, kc, deployer, reg, log.With("replica", cfg.Leader.Identity), ns, cfg.Deployment)
+	pollOpts := tgbot.Options{
 		ChatQueue:          cfg.Delivery.ChatQueue,
 		StrangerReplyEvery: cfg.Delivery.StrangerReplyEvery,
 		OnResult: func(r chatops.Result, d time.Duration) {
@@ -98,7 +102,32 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 				metrics.Command(r.Command, r.Outcome, d)
 			}
 		},
-	})
+	}
+	var elector *leader.Elector
+	if cfg.Leader.Enabled {
+		lc := cfg.Leader
+		if lc.Namespace == "" {
+			lc.Namespace = ns
+			if podNS, ok := cluster.NamespaceFromServiceAccount(); ok {
+				lc.Namespace = podNS
+			}
+		}
+		// A leader that lost the Lease must be done within StopBound:
+		// running commands get half of it, the last confirmation a quarter.
+		pollOpts.ShutdownWait = lc.StopBound() / 2
+		pollOpts.ConfirmTimeout = lc.StopBound() / 4
+		// client-go's election logs through klog: into the JSON log.
+		klog.SetSlogLogger(log.With("component", "leaderelection"))
+		elector = leader.New(kube, lc, log, metrics.Leader)
+		metrics.EnableLeader()
+	}
+	var poller atomic.Pointer[tgbot.Poller]
+	newPoller := func() *tgbot.Poller {
+		p := tgbot.NewPoller(bot, core, log, pollOpts)
+		poller.Store(p)
+		return p
+	}
+	newPoller()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -110,12 +139,16 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	srv := &http.Server{
 		Handler: opshttp.Handler(metrics, opshttp.Checks{
 			Live: func() error {
-				if since := time.Since(poller.LastProgress()); since > 3*time.Minute {
+				if elector != nil && !elector.Leading() {
+					return nil // a standby does not poll
+				}
+				if since := time.Since(poller.Load().LastProgress()); since > 3*time.Minute {
 					return fmt.Errorf("no successful poll of Telegram for %s", since.Round(time.Second))
 				}
 				return nil
 			},
 			Ready: func(ctx context.Context) error { return ready(ctx, bot, kc, core.Health()) },
+			Role:  role(elector),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -132,10 +165,35 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 
 	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
 		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
-		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID)
-	err = poller.Run(ctx)
+		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID,
+		"replica", cfg.Leader.Identity, "leader_election", elector != nil)
+	if elector == nil {
+		err = poller.Load().Run(ctx)
+	} else {
+		// Only the leader polls; each term starts a fresh poll loop (its
+		// liveness clock starts with the term).
+		err = elector.Run(ctx, func(ctx context.Context) error { return newPoller().Run(ctx) })
+	}
 	log.Info("bot stopped")
 	return err
+}
+
+// role is what /readyz says about leadership: nothing without leader
+// election, "leader", or "standby" with the leader last seen.
+func role(e *leader.Elector) func() string {
+	if e == nil {
+		return nil
+	}
+	return func() string {
+		if e.Leading() {
+			return fmt.Sprintf("leader (lease %s, replica %s)", e.Lease(), e.Identity())
+		}
+		holder := e.Holder()
+		if holder == "" {
+			holder = "none yet"
+		}
+		return fmt.Sprintf("standby (lease %s held by %s; replica %s does not poll)", e.Lease(), holder, e.Identity())
+	}
 }
 
 // hello checks the token with getMe (retrying while Telegram is

@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
+	"gitlab.com/derrick-kit/derrick/internal/leader"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
@@ -36,6 +40,7 @@ type Config struct {
 	HTTPAddr   string // BOT_HTTP_ADDR
 	Core       chatops.Config
 	Delivery   Delivery
+	Leader     leader.Config
 	// Access is the group part of the access policy (CHATOPS_GROUP_*); the
 	// lists are Core.Operators and Core.Viewers.
 	Access access.Config
@@ -182,7 +187,47 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := c.loadDelivery(env); err != nil {
 		return c, err
 	}
+	if c.Leader, err = leaderConfig(env); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// Hostname is the replica's name when POD_NAME is unset; a variable for
+// tests.
+var Hostname = os.Hostname
+
+// leaderConfig reads BOT_LEADER_ELECTION, BOT_LEASE_NAME, POD_NAMESPACE,
+// POD_NAME and the BOT_LEASE_* timings. The replica's name is read even
+// without leader election: the audit log names it.
+func leaderConfig(env func(string) string) (leader.Config, error) {
+	l := leader.Config{Lease: env("BOT_LEASE_NAME"), Namespace: env("POD_NAMESPACE"), Identity: env("POD_NAME")}
+	if l.Lease == "" {
+		l.Lease = leader.DefaultLease
+	}
+	if l.Identity == "" {
+		l.Identity, _ = Hostname()
+	}
+	var err error
+	if l.Enabled, err = boolean("BOT_LEADER_ELECTION", env("BOT_LEADER_ELECTION")); err != nil {
+		return l, err
+	}
+	if l.LeaseDuration, err = duration("BOT_LEASE_DURATION", env("BOT_LEASE_DURATION"), leader.DefaultLeaseDuration); err != nil {
+		return l, err
+	}
+	if l.RenewDeadline, err = duration("BOT_LEASE_RENEW_DEADLINE", env("BOT_LEASE_RENEW_DEADLINE"), leader.DefaultRenewDeadline); err != nil {
+		return l, err
+	}
+	if l.RetryPeriod, err = duration("BOT_LEASE_RETRY_PERIOD", env("BOT_LEASE_RETRY_PERIOD"), leader.DefaultRetryPeriod); err != nil {
+		return l, err
+	}
+	if !l.Enabled {
+		return l, nil
+	}
+	if errs := validation.IsDNS1123Subdomain(l.Lease); len(errs) > 0 {
+		return l, fmt.Errorf("BOT_LEASE_NAME must be a Kubernetes object name such as %s, got %q: %s", leader.DefaultLease, l.Lease, strings.Join(errs, "; "))
+	}
+	return l, l.Validate()
 }
 
 // groupAccess reads CHATOPS_GROUP_ID and the settings that go with it.

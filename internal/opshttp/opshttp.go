@@ -23,6 +23,8 @@ type Metrics struct {
 	commands  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	apiErrors *prometheus.CounterVec
+	leader    prometheus.Gauge
+	changes   *prometheus.CounterVec
 	known     map[string]bool // command labels allowed; nil: any
 }
 
@@ -46,6 +48,14 @@ func NewMetrics(commands ...string) *Metrics {
 			Help: "Failed Telegram Bot API calls, by method and error code (network for transport faults).",
 		}, []string{"method", "code"}),
 	}
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "derrick_bot_leader",
+		Help: "Whether this replica holds the leader Lease and polls Telegram (1) or stands by (0); BOT_LEADER_ELECTION=true only.",
+	})
+	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "derrick_bot_leadership_changes_total",
+		Help: "Times this replica became (acquired) or stopped being (lost) the leader.",
+	}, []string{"change"})
 	if len(commands) > 0 {
 		m.known = map[string]bool{}
 		for _, c := range commands {
@@ -70,6 +80,26 @@ func (m *Metrics) Command(command, outcome string, d time.Duration) {
 	m.duration.WithLabelValues(command).Observe(d.Seconds())
 }
 
+// EnableLeader adds the leadership metrics (leader election is on), as a
+// standby's: derrick_bot_leader 0.
+func (m *Metrics) EnableLeader() {
+	m.reg.MustRegister(m.leader, m.changes)
+	m.changes.WithLabelValues("acquired")
+	m.changes.WithLabelValues("lost")
+}
+
+// Leader records that this replica became (true) or stopped being the
+// leader.
+func (m *Metrics) Leader(leading bool) {
+	if leading {
+		m.leader.Set(1)
+		m.changes.WithLabelValues("acquired").Inc()
+		return
+	}
+	m.leader.Set(0)
+	m.changes.WithLabelValues("lost").Inc()
+}
+
 // APIError records a failed Bot API call; code 0 is a network fault.
 func (m *Metrics) APIError(method string, code int) {
 	label := "network"
@@ -86,6 +116,10 @@ type Checks struct {
 	// Ready fails when a dependency (Telegram, the Kubernetes API, the
 	// registry, Argo CD) fails, naming each that does.
 	Ready func(ctx context.Context) error
+	// Role, when set, is a line /readyz adds about leadership ("leader …"
+	// or "standby …"). A standby is ready: it takes over when the leader
+	// goes, and a rolling update waits for it.
+	Role func() string
 }
 
 // Handler serves /healthz, /readyz and /metrics.
@@ -97,7 +131,17 @@ func Handler(m *Metrics, c Checks) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout+time.Second)
 		defer cancel()
-		probe(w, c.Ready(ctx))
+		err := c.Ready(ctx)
+		if c.Role != nil {
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, c.Role())
+			} else {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				_, _ = w.Write([]byte("ok\n" + c.Role() + "\n"))
+				return
+			}
+		}
+		probe(w, err)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return mux

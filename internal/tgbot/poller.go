@@ -34,6 +34,10 @@ type Options struct {
 	Conflict     time.Duration // wait after a 409, default 10s
 	MaxInFlight  int           // commands run at once, default 16
 	ShutdownWait time.Duration // how long running commands may finish, default 8s
+	// ConfirmTimeout bounds the last getUpdates that confirms what was
+	// handled when Run ends (default 2s). With leader election, Run must
+	// end within a bound (leader.Config.StopBound).
+	ConfirmTimeout time.Duration
 	// ChatQueue is how many commands of one chat may wait (BOT_CHAT_QUEUE,
 	// default 20); the next is answered "too many commands queued" once.
 	ChatQueue int
@@ -95,6 +99,9 @@ func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Pol
 	}
 	if opts.ShutdownWait <= 0 {
 		opts.ShutdownWait = 8 * time.Second
+	}
+	if opts.ConfirmTimeout <= 0 {
+		opts.ConfirmTimeout = 2 * time.Second
 	}
 	if opts.ChatQueue <= 0 {
 		opts.ChatQueue = DefaultChatQueue
@@ -355,11 +362,11 @@ func (p *Poller) confirm(offset int64) {
 	if offset == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(withoutRetry(context.Background()), p.opts.ConfirmTimeout)
 	defer cancel()
 	_, err := p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
 		Offset: offset, Limit: 1, Timeout: 0,
-		RequestOpts: &gotgbot.RequestOpts{Timeout: 2 * time.Second},
+		RequestOpts: &gotgbot.RequestOpts{Timeout: p.opts.ConfirmTimeout},
 	})
 	if err != nil {
 		p.log.Warn("shutdown: could not confirm handled updates; they may be delivered again", "offset", offset, "error", err)

@@ -39,6 +39,8 @@ var botVariables = []string{
 	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
 	"BOT_COMMAND_TIMEOUT", "BOT_CHAT_QUEUE", "BOT_STRANGER_REPLY_EVERY", "BOT_GROUP_LOGS",
 	"REGISTRY_CACHE_TTL",
+	"POD_NAME", "POD_NAMESPACE", "BOT_LEADER_ELECTION", "BOT_LEASE_NAME", "BOT_LEASE_DURATION",
+	"BOT_LEASE_RENEW_DEADLINE", "BOT_LEASE_RETRY_PERIOD",
 }
 
 func TestLint(t *testing.T) {
@@ -102,6 +104,10 @@ func envOf(t testing.TB, objs []*unstructured.Unstructured, existing map[string]
 			if ok {
 				env[e.Name] = v
 			}
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			env[e.Name] = d.Name + "-0" // the downward API: the pod's name
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			env[e.Name] = d.Namespace
 		default:
 			t.Fatalf("%s: unexpected valueFrom %+v", e.Name, e.ValueFrom)
 		}
@@ -180,6 +186,8 @@ func TestTemplateMinimal(t *testing.T) {
 		"BOT_CHAT_QUEUE":           "20",
 		"BOT_STRANGER_REPLY_EVERY": "10m",
 		"BOT_GROUP_LOGS":           "false",
+		// The replica's name, from the downward API (issue 16).
+		"POD_NAME": "oil-bot-derrick-bot-0",
 	}
 	if diff := cmp.Diff(wantEnv, env); diff != "" {
 		t.Errorf("bot environment (-want +got):\n%s", diff)
@@ -213,8 +221,8 @@ func TestTemplateMinimal(t *testing.T) {
 func TestTemplateFull(t *testing.T) {
 	objs := render(t, "derrick", "-f", minimalValues, "-f", fullValues)
 	// deploy.via argocd: the bot does not patch the Deployment, so only the node policy.
-	want := []string{"NetworkPolicy", "ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role",
-		"RoleBinding", "Service", "Deployment", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+	want := []string{"NetworkPolicy", "ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding", "Role", "Role",
+		"RoleBinding", "RoleBinding", "Service", "Deployment", "Lease", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
 		t.Errorf("rendered kinds (-want +got):\n%s", diff)
 	}
@@ -241,6 +249,9 @@ func TestTemplateFull(t *testing.T) {
 		"ARGOCD_APP":            "refinery",
 		"ARGOCD_PROJECT":        "oil",
 		"ARGOCD_INSECURE":       "true",
+		"BOT_LEADER_ELECTION":   "true",
+		"BOT_LEASE_NAME":        "oil-chatops-lease",
+		"POD_NAMESPACE":         "derrick",
 	} {
 		if env[k] != v {
 			t.Errorf("%s=%q, want %q", k, env[k], v)
@@ -254,6 +265,9 @@ func TestTemplateFull(t *testing.T) {
 		t.Errorf("delivery settings from the chart: timeout %s queue %d stranger every %s group logs %v",
 			cfg.Core.CommandTimeout, cfg.Delivery.ChatQueue, cfg.Delivery.StrangerReplyEvery, cfg.Core.GroupLogs)
 	}
+	if l := cfg.Leader; !l.Enabled || l.LeaseDuration != 20*time.Second || l.RenewDeadline != 12*time.Second || l.RetryPeriod != 3*time.Second {
+		t.Errorf("leader election from the chart: %+v", l)
+	}
 	if cfg.Access.GroupID != -1009876543210 || cfg.Access.AdminRole.String() != "viewer" || cfg.Access.MemberRole.String() != "stranger" {
 		t.Errorf("bot access from the chart: %+v", cfg.Access)
 	}
@@ -265,8 +279,18 @@ func TestTemplateFull(t *testing.T) {
 	if *d.Spec.Replicas != 0 || d.Name != "oil-chatops" || d.Spec.Template.Spec.ServiceAccountName != "oil-chatops-sa" {
 		t.Errorf("deployment %s replicas %d sa %s", d.Name, *d.Spec.Replicas, d.Spec.Template.Spec.ServiceAccountName)
 	}
-	if role := find(t, objs, "Role"); role.GetNamespace() != "oil" {
-		t.Errorf("Role in %q, want the app namespace oil", role.GetNamespace())
+	var roles []string
+	for _, o := range objs {
+		if o.GetKind() == "Role" {
+			roles = append(roles, o.GetNamespace()+"/"+o.GetName())
+		}
+	}
+	// The app's Role in the app namespace; the Lease's beside the bot.
+	if diff := cmp.Diff([]string{"derrick/oil-chatops-leader", "oil/oil-chatops"}, slices.Sorted(slices.Values(roles))); diff != "" {
+		t.Errorf("Roles (-want +got):\n%s", diff)
+	}
+	if d := deploymentOf(t, objs); d.Spec.Strategy.Type != "RollingUpdate" {
+		t.Errorf("strategy %s with leader election, want RollingUpdate", d.Spec.Strategy.Type)
 	}
 	np := typed[networkingv1.NetworkPolicy](t, find(t, objs, "NetworkPolicy"))
 	var egress []string
@@ -353,7 +377,9 @@ func TestBadValuesAreRefused(t *testing.T) {
 		set  []string
 		want []string
 	}{
-		{"two replicas", []string{"replicaCount=2"}, []string{schema, "at '/replicaCount': maximum: got 2, want 1"}},
+		{"two replicas without leader election", []string{"replicaCount=2", "leaderElection.enabled=false"}, []string{schema, "at '/leaderElection/enabled': 'not' failed"}},
+		{"four replicas", []string{"replicaCount=4"}, []string{schema, "at '/replicaCount': maximum: got 4, want 3"}},
+		{"renew deadline not a duration", []string{"leaderElection.renewDeadline=10"}, []string{schema, "at '/leaderElection/renewDeadline'"}},
 		{"replicas as text", []string{"replicaCount=one"}, []string{schema, "at '/replicaCount': got string, want integer"}},
 		{"operators not a list", []string{"chatops.operators=123"}, []string{schema, "at '/chatops/operators': got number, want array"}},
 		{"operator by username", []string{"chatops.operators={@boss}"}, []string{schema, "at '/chatops/operators/0': got string, want integer"}},
