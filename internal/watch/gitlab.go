@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 )
 
 // Pipeline is what the watcher needs of a listed pipeline.
@@ -44,7 +45,7 @@ var _ Source = (*GitLab)(nil)
 type GitLab struct {
 	client  *gitlab.Client
 	timeout time.Duration
-	backoff backoff
+	backoff retry.Policy
 	metrics *Metrics
 }
 
@@ -58,7 +59,7 @@ func NewGitLab(baseURL, token string, timeout time.Duration, m *Metrics) (*GitLa
 	if err != nil {
 		return nil, fmt.Errorf("GitLab client for %s: %w", baseURL, err)
 	}
-	return &GitLab{client: c, timeout: timeout, backoff: backoff{base: 200 * time.Millisecond, max: 5 * time.Second}, metrics: m}, nil
+	return &GitLab{client: c, timeout: timeout, backoff: defaultBackoff, metrics: m}, nil
 }
 
 // perPage is GitLab's largest page.
@@ -138,36 +139,20 @@ func (g *GitLab) scan(ctx context.Context, get func(ctx context.Context, page gi
 // and retries 429 (after Retry-After), 5xx, timeouts and network errors
 // with exponential back-off until ctx ends. Other answers are final.
 func (g *GitLab) retry(ctx context.Context, do func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
+	return g.backoff.Do(ctx, func(err error) (time.Duration, bool) {
+		_, wait, temporary := classify(err)
+		return wait, temporary
+	}, func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, g.timeout)
 		err := do(rctx)
 		cancel()
 		g.metrics.gitlabRequests.Inc()
-		if err == nil {
-			return nil
+		if err != nil {
+			kind, _, _ := classify(err)
+			g.metrics.gitlabErrors.WithLabelValues(kind).Inc()
 		}
-		kind, wait, temporary := classify(err)
-		g.metrics.gitlabErrors.WithLabelValues(kind).Inc()
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (then %w)", err, ctx.Err())
-		}
-		if !temporary {
-			return err
-		}
-		if wait == 0 {
-			wait = g.backoff.wait(attempt)
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("%w (giving up for now: the next try in %s would be past this look's deadline)", err, wait.Round(time.Millisecond))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (then %w)", err, ctx.Err())
-		case <-t.C:
-		}
-	}
+		return err
+	})
 }
 
 // classify names the kind of a failed request for the metric, the wait a
@@ -197,16 +182,8 @@ func classify(err error) (kind string, wait time.Duration, temporary bool) {
 	return "network", 0, true
 }
 
-// backoff doubles from base up to max, with "equal jitter".
-type backoff struct{ base, max time.Duration }
-
-func (b backoff) wait(attempt int) time.Duration {
-	d := b.base << min(attempt-1, 20)
-	if d > b.max || d <= 0 {
-		d = b.max
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// defaultBackoff is how the watcher retries GitLab and Telegram.
+var defaultBackoff = retry.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second}
 
 // apiError names what failed and, where the fix is known, says it.
 func apiError(err error, what string) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/notify"
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -92,7 +93,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		log.Error("configuration error: " + err.Error())
 		return ExitConfig
 	}
-	w := New(cfg, gl, newSender(cfg.Notify, m, backoff{base: 200 * time.Millisecond, max: 5 * time.Second}), store, state, m, log)
+	w := New(cfg, gl, newSender(cfg.Notify, m, defaultBackoff), store, state, m, log)
 
 	h := &health{stale: max(3*w.budget(), time.Minute)}
 	h.beat(time.Now())
@@ -117,10 +118,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 }
 
 // newSender is the Telegram client, with every failed attempt counted.
-func newSender(n notify.Config, m *Metrics, b backoff) Sender {
-	retry := telegram.Retry{Base: b.base, Max: b.max,
-		OnRetry: func(attempt int, wait time.Duration, err error) { m.telegramError(apiCode(err)) }}
-	return countingSender{telegram.NewClient(n.APIURL, n.Token, retry), m}
+func newSender(n notify.Config, m *Metrics, b retry.Policy) Sender {
+	b.OnRetry = func(attempt int, wait time.Duration, err error) { m.telegramError(apiCode(err)) }
+	return countingSender{telegram.NewClient(n.APIURL, n.Token, telegram.Retry(b)), m}
 }
 
 // countingSender counts the final failure of a send (the retried ones are

@@ -12,6 +12,7 @@ import (
 
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
 	"gitlab.com/derrick-kit/derrick/internal/proctest"
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
@@ -102,7 +103,7 @@ func (w *world) watcher(t testing.TB) (*Watcher, *Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gl.backoff = backoff{base: 20 * time.Millisecond, max: 200 * time.Millisecond}
+	gl.backoff = retry.Policy{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	log := slog.New(telegram.NewRedactor(tgToken, gitlabToken).Handler(slog.NewJSONHandler(w.logs, nil)))
 	wt := New(w.cfg, gl, newSender(w.cfg.Notify, m, gl.backoff), store, state, m, log)
 	wt.now = w.now
