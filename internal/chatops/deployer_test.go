@@ -47,7 +47,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 	h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
 	h.core.now = func() time.Time { return time.Unix(now, 0) }
 	rec, res := h.run(t, operator, "/deploy 0.10.5")
-	if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != "image=registry.example.com/oil/app:0.10.5" {
+	if res.Outcome != OutcomeOK || len(argo.sets) != 1 || argo.sets[0] != "image=registry.example.com/oil/app:0.10.5" {
 		t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
 	}
 	golden(t, "deploy_argocd", rec.texts())
@@ -83,10 +83,11 @@ func TestDeploySupersededIsNotReportedDone(t *testing.T) {
 	h := newHarness(t, nil)
 	rec := &recorder{chatID: operator}
 	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
-		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, "oil_bot")
+	msg := rec.deliver(t, res)
 	// Another operator deploys main before this rollout is followed.
 	h.cluster.deploy.Image = "registry.example.com/oil/app:main"
-	res.Follow(context.Background())
+	rec.follow(context.Background(), res, msg)
 	if got := rec.texts(); !strings.Contains(got, "❌ /deploy 0.10.5 не удалось: superseded: the Deployment now runs registry.example.com/oil/app:main") ||
 		strings.Contains(got, "✅") {
 		t.Errorf("replies:\n%s", got)
@@ -98,10 +99,11 @@ func TestFollowAfterShutdownStillAnswers(t *testing.T) {
 	h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Ready: 3, Available: 3}}
 	rec := &recorder{chatID: operator}
 	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
-		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, "oil_bot")
+	msg := rec.deliver(t, res)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the bot is stopping
-	res.Follow(ctx)
+	rec.follow(ctx, res, msg)
 	if got := rec.texts(); !strings.Contains(got, "⏸ Бот перезапускается и больше не следит за /deploy 0.10.5") ||
 		!strings.Contains(got, "→ ошибка") {
 		t.Errorf("replies:\n%s", got)
