@@ -158,3 +158,48 @@ func (f *follower) Run(ctx context.Context, v chatops.Verdict) chatops.Result {
 	}
 	return res
 }
+
+// blockingFollower follows up until the bot stops, then says so with a
+// context of its own, as chatops does.
+type blockingFollower struct {
+	echo
+	started chan struct{}
+}
+
+func (f *blockingFollower) Run(ctx context.Context, v chatops.Verdict) chatops.Result {
+	res := f.echo.Run(ctx, v)
+	res.Follow = func(ctx context.Context, msg chatops.Message) chatops.Announcement {
+		close(f.started)
+		<-ctx.Done()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := msg.Edit(lctx, "no longer followed"); err != nil {
+			return chatops.Announcement{}
+		}
+		return chatops.Announcement{ChatID: -100777, HTML: "unfollowed"}
+	}
+	return res
+}
+
+func TestFollowUpCutShortAtShutdownStillHasTheLastWord(t *testing.T) {
+	h := &blockingFollower{echo: echo{release: make(chan struct{})}, started: make(chan struct{})}
+	srv, _, cancel, done := start(t, h, Options{ShutdownWait: 100 * time.Millisecond})
+	inject(srv, 5, "/deploy")
+	select {
+	case <-h.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no follow-up")
+	}
+	cancel()
+	err := <-done
+	done <- err
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Messages(5); len(got) != 1 || got[0].Text != "no longer followed" {
+		t.Errorf("chat: %+v, want the reply edited at shutdown", got)
+	}
+	if a := srv.Messages(-100777); len(a) != 1 || a[0].Text != "unfollowed" {
+		t.Errorf("audit chat: %+v", a)
+	}
+}
