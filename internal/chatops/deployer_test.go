@@ -39,41 +39,32 @@ func (f *fakeArgo) Wait(_ context.Context, _ string, report func(deploy.Progress
 	return last, nil
 }
 
-// newArgoHarness is a harness whose deployer reports Argo CD states: out of
-// sync with a sync running, then synced and progressing, then settled.
-func newArgoHarness(t *testing.T) (*harness, *fakeArgo) {
-	h := newHarness(t, nil)
-	argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []deploy.Progress{
-		{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "OutOfSync", Health: "Healthy", Operation: "Running", Compared: true}},
-		{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Progressing", Operation: "Succeeded", Compared: true}},
-		{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Healthy", Operation: "Succeeded", Compared: true}, Done: true},
-	}}
-	h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
-	h.core.now = func() time.Time { return time.Unix(now, 0) }
-	return h, argo
-}
-
+// TestDeployThroughArgoCD: /deploy and /set_replicas change the Application
+// and follow Argo CD's states (out of sync with a sync running, then synced
+// and progressing, then settled), never the Deployment directly.
 func TestDeployThroughArgoCD(t *testing.T) {
-	h, argo := newArgoHarness(t)
-	rec, res := h.run(t, operator, "/deploy 0.10.5")
-	if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != "image=registry.example.com/oil/app:0.10.5" {
-		t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
-	}
-	golden(t, "deploy_argocd", rec.texts())
-	if len(h.cluster.changes) != 0 {
-		t.Errorf("the Deployment was patched directly: %v", h.cluster.changes)
-	}
-}
-
-func TestSetReplicasThroughArgoCD(t *testing.T) {
-	h, argo := newArgoHarness(t)
-	rec, res := h.run(t, operator, "/set_replicas 3")
-	if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != "replicas=3" {
-		t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
-	}
-	golden(t, "set_replicas_argocd", rec.texts())
-	if len(h.cluster.changes) != 0 {
-		t.Errorf("the Deployment was scaled directly: %v", h.cluster.changes)
+	for _, tc := range []struct{ command, wantSet, golden string }{
+		{"/deploy 0.10.5", "image=registry.example.com/oil/app:0.10.5", "deploy_argocd"},
+		{"/set_replicas 3", "replicas=3", "set_replicas_argocd"},
+	} {
+		t.Run(tc.command, func(t *testing.T) {
+			h := newHarness(t, nil)
+			argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []deploy.Progress{
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "OutOfSync", Health: "Healthy", Operation: "Running", Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Progressing", Operation: "Succeeded", Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Healthy", Operation: "Succeeded", Compared: true}, Done: true},
+			}}
+			h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+			h.core.now = func() time.Time { return time.Unix(now, 0) }
+			rec, res := h.run(t, operator, tc.command)
+			if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != tc.wantSet {
+				t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
+			}
+			golden(t, tc.golden, rec.texts())
+			if len(h.cluster.changes) != 0 {
+				t.Errorf("the Deployment was changed directly: %v", h.cluster.changes)
+			}
+		})
 	}
 }
 
