@@ -69,9 +69,11 @@ const (
 const (
 	busyPollMin   = 20 * time.Millisecond
 	triageTimeout = 5 * time.Second
-	quickBuffer   = 256
-	quickSenders  = 2
-	quickTimeout  = 5 * time.Second
+	// triageParallel bounds the role lookups of one batch run at once.
+	triageParallel = 8
+	quickBuffer    = 256
+	quickSenders   = 2
+	quickTimeout   = 5 * time.Second
 )
 
 // Poller long-polls getUpdates and dispatches messages to a Handler.
@@ -224,19 +226,21 @@ func (r *run) poll(ctx context.Context) error {
 		}
 		faults = 0
 		p.lastOK.Store(time.Now().UnixNano())
-		fresh := 0
+		var fresh []gotgbot.Update
 		for _, u := range updates {
 			if !r.ledger.add(u.UpdateId) {
 				continue // still in flight, or handled but not yet confirmed
 			}
-			fresh++
-			r.dispatch(u)
+			fresh = append(fresh, u)
 		}
-		if fresh > 0 || !busy || dones != lastDones {
+		for i, t := range r.triage(fresh) {
+			r.dispatch(fresh[i], t)
+		}
+		if len(fresh) > 0 || !busy || dones != lastDones {
 			pause = busyPollMin // activity: answered users may write again
 		}
 		lastDones = dones
-		if fresh == 0 && busy {
+		if len(fresh) == 0 && busy {
 			// Everything returned is still being handled: wait until one
 			// is (the offset may move, its user may write again) or a
 			// while, not in a busy loop.
@@ -253,18 +257,50 @@ func (r *run) poll(ctx context.Context) error {
 	return nil
 }
 
-// dispatch decides about one new update: answered at once by a quick
+// triaged is one update with what Triage decided about it.
+type triaged struct {
+	in       chatops.Input
+	ok       bool // a text message; other updates are only confirmed
+	v        chatops.Verdict
+	received time.Time
+}
+
+// triage decides about a batch of updates. A role lookup may cost a
+// getChatMember call (a user not in the cache): a flood of distinct
+// strangers must not queue those calls one after another in front of an
+// operator's command, so up to triageParallel run at once. The verdicts
+// come back in update order, and dispatch keeps that order per chat.
+func (r *run) triage(updates []gotgbot.Update) []triaged {
+	out := make([]triaged, len(updates))
+	sem := make(chan struct{}, triageParallel)
+	var wg sync.WaitGroup
+	for i, u := range updates {
+		in, ok := inputOf(u)
+		out[i] = triaged{in: in, ok: ok, received: time.Now()}
+		if !ok {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			tctx, cancel := context.WithTimeout(r.cmdCtx, triageTimeout)
+			defer cancel()
+			out[i].v = r.p.handler.Triage(tctx, in, r.p.bot.Username)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// dispatch acts on one triaged update: answered at once by a quick
 // sender, queued for a command slot, or dropped.
-func (r *run) dispatch(u gotgbot.Update) {
-	now := time.Now()
-	in, ok := inputOf(u)
-	if !ok {
+func (r *run) dispatch(u gotgbot.Update, t triaged) {
+	if !t.ok {
 		r.ledger.done(u.UpdateId)
 		return
 	}
-	tctx, cancel := context.WithTimeout(r.cmdCtx, triageTimeout)
-	v := r.p.handler.Triage(tctx, in, r.p.bot.Username)
-	cancel()
+	in, v, now := t.in, t.v, t.received
 	switch {
 	case !v.Run && v.Reply == "":
 		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v, nil), now)

@@ -189,3 +189,63 @@ func TestShutdownConfirmsHandledUpdates(t *testing.T) {
 		t.Errorf("%d updates unconfirmed after shutdown", n)
 	}
 }
+
+// slowRoles looks up each stranger's role slowly (an uncached
+// getChatMember): Triage of "/stranger" waits until barrier lookups are in
+// progress at once, or 5 s.
+type slowRoles struct {
+	echo
+	barrier      int
+	mu           sync.Mutex
+	now, maxSeen int
+	reached      chan struct{}
+	once         sync.Once
+}
+
+func (s *slowRoles) Triage(ctx context.Context, in chatops.Input, bot string) chatops.Verdict {
+	if !strings.HasPrefix(in.Text, "/stranger") {
+		return s.echo.Triage(ctx, in, bot)
+	}
+	s.mu.Lock()
+	s.now++
+	s.maxSeen = max(s.maxSeen, s.now)
+	if s.now >= s.barrier {
+		s.once.Do(func() { close(s.reached) })
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.reached:
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return chatops.Verdict{In: in, Command: "unknown", Reply: "refused", Outcome: "refused", Stranger: true}
+}
+
+func TestStrangersRoleLookupsRunInParallel(t *testing.T) {
+	srv, err := telegramtest.New(telegramtest.Config{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	// One batch: 20 distinct strangers, then an operator.
+	for i := range 20 {
+		srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: int64(100 + i)}, Text: "/stranger"})
+	}
+	srv.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 9}, Text: "/status"})
+	h := &slowRoles{echo: echo{release: make(chan struct{})}, barrier: 4, reached: make(chan struct{})}
+	runPoller(t, srv, h, Options{})
+	waitN(t, srv, 9, 1)
+	select {
+	case <-h.reached:
+	default:
+		t.Fatal("the role lookups of one batch ran one after another")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.maxSeen > triageParallel {
+		t.Errorf("%d role lookups at once, want at most %d", h.maxSeen, triageParallel)
+	}
+}
