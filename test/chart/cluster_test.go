@@ -255,6 +255,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"get", "", "pods", "", appNS, "any-pod"},
 		{"get", "", "pods", "log", appNS, "any-pod"},
 		{"get", "apps", "replicasets", "", appNS, "any-rs"},
+		{"list", "apps", "replicasets", "", appNS, ""},
 	}
 	denied := []access{
 		// secrets, anywhere, the bot's own token included
@@ -291,10 +292,11 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		{"patch", "apps", "deployments", "scale", appNS, app},
 		{"update", "apps", "deployments", "scale", appNS, app},
 		{"patch", "apps", "replicasets", "", appNS, "x"},
-		{"list", "apps", "replicasets", "", appNS, ""},
 		{"watch", "apps", "replicasets", "", appNS, ""},
 		{"get", "apps", "replicasets", "", "elsewhere", "x"},
 		{"get", "apps", "replicasets", "", releaseNS, "x"},
+		{"list", "apps", "replicasets", "", "elsewhere", ""},
+		{"list", "apps", "replicasets", "", "", ""},
 		{"create", "", "pods", "", appNS, ""},
 		{"patch", "", "pods", "", appNS, "any-pod"},
 		{"create", "", "pods", "exec", appNS, "any-pod"},
@@ -333,7 +335,7 @@ func testAccessMatrix(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		want := []string{"[] [nodes] [] [get list patch]"}
 		if ns == appNS {
 			want = append(want, "[] [pods/log] [] [get]", "[] [pods] [] [get list]",
-				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]", "[apps] [replicasets] [] [get]")
+				"[apps] [deployments] ["+clustertest.AppName+"] [get patch]", "[apps] [replicasets] [] [get list]")
 			slices.Sort(want)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
