@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/pipeline"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -55,7 +56,7 @@ Exit status: 0 delivered, 1 delivery failed after retries, 2 bad argument or var
 // stderr with the token masked; a dry run prints the message on stdout.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	token := strings.TrimSpace(getenv("TELEGRAM_BOT_TOKEN"))
-	redact := telegram.NewRedactor(token)
+	redact := redact.New(token)
 	log := slog.New(redact.Handler(slog.NewJSONHandler(stderr, nil)))
 
 	fs := flag.NewFlagSet("notifier", flag.ContinueOnError)
