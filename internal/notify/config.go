@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"gitlab.com/derrick-kit/derrick/internal/pipeline"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -23,7 +22,7 @@ type Config struct {
 	Timeout    time.Duration  // NOTIFY_TIMEOUT: bound on all attempts together
 	Location   *time.Location // NOTIFY_TZ
 	TimeFormat string         // NOTIFY_TIME_FORMAT (Go layout)
-	Lang       pipeline.Lang  // NOTIFY_LANG: ru (default) or en
+	Lang       Lang           // NOTIFY_LANG: ru (default) or en
 }
 
 // Defaults of the optional variables.
@@ -64,7 +63,7 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	}
 	c.Location = loc
 	lang := strings.TrimSpace(getenv("NOTIFY_LANG"))
-	if c.Lang, err = pipeline.ParseLang(lang); err != nil {
+	if c.Lang, err = ParseLang(lang); err != nil {
 		return c, fmt.Errorf("NOTIFY_LANG must be ru (the default) or en, got %q", lang)
 	}
 	if v := strings.TrimSpace(getenv("NOTIFY_TIMEOUT")); v != "" {

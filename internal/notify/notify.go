@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"gitlab.com/derrick-kit/derrick/internal/pipeline"
 	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
@@ -71,9 +70,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err == nil && len(words) != 1 {
 		err = fmt.Errorf("want exactly one status word (created, success, failed, deployed or deploy-failed), got %d arguments", len(words))
 	}
-	var status pipeline.Status
+	var status Status
 	if err == nil {
-		status, err = pipeline.ParseStatus(words[0])
+		status, err = ParseStatus(words[0])
 	}
 	if err != nil {
 		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed|deployed|deploy-failed")
@@ -82,10 +81,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	cfg, err := LoadConfig(getenv, !*dryRun)
 	if err == nil {
-		var ev pipeline.Event
-		ev, err = pipeline.FromEnv(getenv, status)
+		var ev Event
+		ev, err = EventFromEnv(getenv, status)
 		if err == nil {
-			return deliver(ctx, log, cfg, pipeline.MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
+			return deliver(ctx, log, cfg, MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
 		}
 	}
 	log.Error("configuration error: " + err.Error())
