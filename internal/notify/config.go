@@ -5,7 +5,6 @@ package notify
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,12 +75,8 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	if !delivery {
 		return c, nil
 	}
-	if c.Token == "" {
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is not set: give the bot token from @BotFather as a masked CI/CD variable")
-	}
-	if strings.ContainsAny(c.Token, " /?#\t\n") {
-		// Never echo the value: it is a secret.
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is malformed: a token looks like 123456:ABC-DEF… with no spaces or slashes")
+	if err := telegram.CheckConfig(c.Token, c.APIURL); err != nil {
+		return c, err
 	}
 	if c.ChatID == "" {
 		return c, fmt.Errorf("TELEGRAM_CHAT_ID is not set: it must be an integer chat id or @channel")
@@ -91,10 +86,6 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	}
 	if c.APIURL == "" {
 		c.APIURL = telegram.DefaultAPIURL
-	}
-	u, err := url.Parse(c.APIURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, fmt.Errorf("TELEGRAM_API_URL must be an http:// or https:// URL such as %s, got %q", telegram.DefaultAPIURL, c.APIURL)
 	}
 	return c, nil
 }
