@@ -50,7 +50,7 @@ func TestSeed(t *testing.T) {
 	type row struct {
 		Name, IP    string
 		Schedulable bool
-		Reasons     []string
+		Reasons     []cluster.Reason
 	}
 	var got []row
 	for _, n := range nodes {
@@ -58,8 +58,8 @@ func TestSeed(t *testing.T) {
 	}
 	want := []row{
 		{"worker-1", "203.0.113.11", true, nil},
-		{"worker-2", "203.0.113.12", false, []string{"cordoned"}},
-		{"worker-3", "203.0.113.13", false, []string{"taint dedicated:NoSchedule"}},
+		{"worker-2", "203.0.113.12", false, []cluster.Reason{{Kind: cluster.Cordoned}}},
+		{"worker-3", "203.0.113.13", false, []cluster.Reason{{Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoSchedule}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
