@@ -15,6 +15,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 	"gitlab.com/derrick-kit/derrick/internal/proctest"
 )
 
@@ -72,7 +73,7 @@ func BenchmarkBotCommand(b *testing.B) {
 		b.Fatal(err)
 	}
 	kc := cluster.New(kube, cluster.Target{Namespace: ns, Deployment: clustertest.AppName})
-	core := chatops.New(chatops.Config{Operators: []int64{operator}}, kc, &chatops.KubernetesDeployer{Cluster: kc},
+	core := chatops.New(chatops.Config{Operators: []int64{operator}}, kc, &deploy.KubernetesDeployer{Cluster: kc},
 		nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), ns, clustertest.AppName)
 	for _, bc := range benchCommands {
 		b.Run(bc.name, func(b *testing.B) {

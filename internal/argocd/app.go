@@ -15,17 +15,13 @@ import (
 
 // Values of App fields, as Argo CD spells them.
 const (
-	SyncSynced    = "Synced"
-	SyncOutOfSync = "OutOfSync"
+	SyncSynced = "Synced"
 
-	HealthHealthy     = "Healthy"
-	HealthProgressing = "Progressing"
-	HealthDegraded    = "Degraded"
-	HealthMissing     = "Missing"
+	HealthHealthy  = "Healthy"
+	HealthDegraded = "Degraded"
 
 	PhaseRunning     = "Running"
 	PhaseTerminating = "Terminating"
-	PhaseSucceeded   = "Succeeded"
 	PhaseFailed      = "Failed"
 	PhaseError       = "Error"
 

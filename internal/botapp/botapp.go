@@ -20,6 +20,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 	"gitlab.com/derrick-kit/derrick/internal/leader"
 	"gitlab.com/derrick-kit/derrick/internal/opshttp"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
@@ -238,14 +239,14 @@ func hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
 
 // newDeployer picks how /deploy and /set_replicas change the application.
 func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, error) {
-	if cfg.DeployVia != "argocd" {
-		return &chatops.KubernetesDeployer{Cluster: kc, Every: chatops.DefaultProgressEvery / 2}, nil
+	if cfg.DeployVia != string(deploy.ArgoCD) {
+		return &deploy.KubernetesDeployer{Cluster: kc, Every: chatops.DefaultProgressEvery / 2}, nil
 	}
 	argo, err := argocd.New(cfg.ArgoCD)
 	if err != nil {
 		return nil, fmt.Errorf("argo cd client: %w", err)
 	}
-	return &chatops.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
+	return &deploy.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
 }
 
 func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -41,7 +43,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		mod(&cfg)
 	}
 	h := &harness{cluster: newFakeCluster(), registry: newFakeRegistry(), logs: &bytes.Buffer{}}
-	h.core = New(cfg, h.cluster, &KubernetesDeployer{Cluster: h.cluster}, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+	h.core = New(cfg, h.cluster, &deploy.KubernetesDeployer{Cluster: h.cluster}, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
 	h.core.now = func() time.Time { return time.Unix(now, 0) }
 	return h
 }

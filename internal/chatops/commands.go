@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 )
@@ -175,28 +176,18 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
 		c.log.Warn("reply not delivered", "error", err)
 	}
 	*cc.follow = func(ctx context.Context) {
-		c.follow(ctx, cc, msgID, image, "/deploy "+esc(version), func(p Progress) string {
-			if p.Argo != "" {
-				return fmt.Sprintf(c.t.DeployArgo, esc(version), esc(p.Argo))
-			}
-			return fmt.Sprintf(c.t.DeployProgress, esc(version), p.Updated, p.Desired, p.Ready, p.Desired, p.Available, p.Desired)
-		}, func(p Progress) string {
-			if p.Argo != "" {
-				return fmt.Sprintf(c.t.DeployDoneArgo, esc(version))
-			}
-			return fmt.Sprintf(c.t.DeployDone, esc(version), p.Available, p.Desired)
-		})
+		c.follow(ctx, cc, msgID, image, "/deploy "+esc(version), change{version: version})
 	}
 	return outcomeOK, "" // announced when the rollout ends
 }
 
 // follow edits the message msgID as the change goes on, until it is done,
 // failed or BOT_ROLLOUT_TIMEOUT passed, then announces and logs the end.
-func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what string, during, done func(Progress) string) {
+func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what string, ch change) {
 	p := progress{core: c, out: cc.out, msgID: msgID}
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.RolloutTimeout)
 	defer cancel()
-	r, err := c.deployer.Wait(wctx, image, func(r Progress) { p.edit(ctx, during(r), false) })
+	r, err := c.deployer.Wait(wctx, image, func(r deploy.Progress) { p.edit(ctx, c.progressText(ch, r, false), false) })
 	// The last word must reach the chat even when the bot is stopping and
 	// ctx was cancelled under the wait.
 	fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -205,25 +196,24 @@ func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what s
 	switch {
 	case r.Done:
 		outcome = outcomeOK
-		p.edit(fctx, done(r), true)
+		p.edit(fctx, c.progressText(ch, r, true), true)
 	case r.Failed:
 		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(r.Message)), true)
 	case errors.Is(err, context.DeadlineExceeded):
-		p.edit(fctx, fmt.Sprintf(c.t.ChangeTimedOut, what, c.cfg.RolloutTimeout, during(r)), true)
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeTimedOut, what, c.cfg.RolloutTimeout, c.progressText(ch, r, false)), true)
 	case errors.Is(err, context.Canceled):
-		p.edit(fctx, fmt.Sprintf(c.t.ChangeUnfollowed, what, during(r)), true)
+		p.edit(fctx, fmt.Sprintf(c.t.ChangeUnfollowed, what, c.progressText(ch, r, false)), true)
 	default:
 		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(fmt.Sprint(err))), true)
 	}
 	c.announce(fctx, cc.out, cc.in, what, outcome)
-	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "change", what, "outcome", outcome,
-		"updated", r.Updated, "available", r.Available, "desired", r.Desired, "argocd", r.Argo)
+	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "change", what, "outcome", outcome, "progress", r)
 }
 
 // refuseArgoManaged answers and reports true when err says Argo CD manages
 // the Deployment: its self-heal would silently revert a direct patch.
 func (c *Core) refuseArgoManaged(ctx context.Context, cc cmdCtx, err error) bool {
-	var managed *ArgoManagedError
+	var managed *deploy.ArgoManagedError
 	if !errors.As(err, &managed) {
 		return false
 	}
@@ -285,17 +275,7 @@ func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) (string, string) {
 		c.log.Warn("reply not delivered", "error", err)
 	}
 	*cc.follow = func(ctx context.Context) {
-		c.follow(ctx, cc, msgID, "", announce, func(p Progress) string {
-			if p.Argo != "" {
-				return set + " Argo CD: " + esc(p.Argo)
-			}
-			return set + " " + fmt.Sprintf(c.t.ReplicasProgress, p.Ready, p.Desired, p.Available, p.Desired)
-		}, func(p Progress) string {
-			if p.Argo != "" {
-				return "✅ " + set + " Argo CD: " + esc(p.Argo)
-			}
-			return "✅ " + set + " " + fmt.Sprintf(c.t.ReplicasProgress, p.Ready, p.Desired, p.Available, p.Desired)
-		})
+		c.follow(ctx, cc, msgID, "", announce, change{set: set})
 	}
 	return outcomeOK, ""
 }

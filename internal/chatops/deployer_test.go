@@ -9,16 +9,18 @@ import (
 	"unicode/utf8"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 )
 
 // fakeArgo is a Deployer that reports Argo CD states.
 type fakeArgo struct {
 	image    string
 	replicas int32
-	states   []Progress
+	states   []deploy.Progress
 	sets     []string
 }
 
+func (f *fakeArgo) Mode() deploy.Mode                              { return deploy.ArgoCD }
 func (f *fakeArgo) Current(context.Context) (string, int32, error) { return f.image, f.replicas, nil }
 func (f *fakeArgo) SetImage(_ context.Context, image string) error {
 	f.sets = append(f.sets, "image="+image)
@@ -28,8 +30,8 @@ func (f *fakeArgo) SetReplicas(_ context.Context, n int32) error {
 	f.sets = append(f.sets, "replicas="+string(rune('0'+n)))
 	return nil
 }
-func (f *fakeArgo) Wait(_ context.Context, _ string, report func(Progress)) (Progress, error) {
-	var last Progress
+func (f *fakeArgo) Wait(_ context.Context, _ string, report func(deploy.Progress)) (deploy.Progress, error) {
+	var last deploy.Progress
 	for _, p := range f.states {
 		report(p)
 		last = p
@@ -37,22 +39,32 @@ func (f *fakeArgo) Wait(_ context.Context, _ string, report func(Progress)) (Pro
 	return last, nil
 }
 
+// TestDeployThroughArgoCD: /deploy and /set_replicas change the Application
+// and follow Argo CD's states (out of sync with a sync running, then synced
+// and progressing, then settled), never the Deployment directly.
 func TestDeployThroughArgoCD(t *testing.T) {
-	h := newHarness(t, nil)
-	argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []Progress{
-		{Argo: "sync OutOfSync, health Healthy, operation Running"},
-		{Argo: "sync Synced, health Progressing, operation Succeeded"},
-		{Argo: "sync Synced, health Healthy, operation Succeeded", Done: true},
-	}}
-	h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
-	h.core.now = func() time.Time { return time.Unix(now, 0) }
-	rec, res := h.run(t, operator, "/deploy 0.10.5")
-	if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != "image=registry.example.com/oil/app:0.10.5" {
-		t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
-	}
-	golden(t, "deploy_argocd", rec.texts())
-	if len(h.cluster.changes) != 0 {
-		t.Errorf("the Deployment was patched directly: %v", h.cluster.changes)
+	for _, tc := range []struct{ command, wantSet, golden string }{
+		{"/deploy 0.10.5", "image=registry.example.com/oil/app:0.10.5", "deploy_argocd"},
+		{"/set_replicas 3", "replicas=3", "set_replicas_argocd"},
+	} {
+		t.Run(tc.command, func(t *testing.T) {
+			h := newHarness(t, nil)
+			argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []deploy.Progress{
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "OutOfSync", Health: "Healthy", Operation: "Running", Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Progressing", Operation: "Succeeded", Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Healthy", Operation: "Succeeded", Compared: true}, Done: true},
+			}}
+			h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
+			h.core.now = func() time.Time { return time.Unix(now, 0) }
+			rec, res := h.run(t, operator, tc.command)
+			if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != tc.wantSet {
+				t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
+			}
+			golden(t, tc.golden, rec.texts())
+			if len(h.cluster.changes) != 0 {
+				t.Errorf("the Deployment was changed directly: %v", h.cluster.changes)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 )
 
@@ -137,15 +138,17 @@ type trackedDeployer struct {
 
 func newTrackedDeployer(d Deployer, h *Health) trackedDeployer {
 	change := DepKubernetes
-	if _, ok := d.(*ArgoCDDeployer); ok {
+	if d.Mode() == deploy.ArgoCD {
 		change = DepArgoCD
 	}
 	return trackedDeployer{d: d, h: h, change: change}
 }
 
+func (t trackedDeployer) Mode() deploy.Mode { return t.d.Mode() }
+
 func (t trackedDeployer) Current(ctx context.Context) (string, int32, error) {
 	img, n, err := t.d.Current(ctx)
-	var managed *ArgoManagedError
+	var managed *deploy.ArgoManagedError
 	if errors.As(err, &managed) {
 		t.h.observe(DepKubernetes, nil)
 		return img, n, err
@@ -161,7 +164,7 @@ func (t trackedDeployer) SetReplicas(ctx context.Context, n int32) error {
 	return track(t.h, t.change, t.d.SetReplicas(ctx, n))
 }
 
-func (t trackedDeployer) Wait(ctx context.Context, image string, report func(Progress)) (Progress, error) {
+func (t trackedDeployer) Wait(ctx context.Context, image string, report func(deploy.Progress)) (deploy.Progress, error) {
 	p, err := t.d.Wait(ctx, image, report)
 	if errors.Is(err, context.DeadlineExceeded) {
 		// BOT_ROLLOUT_TIMEOUT ran out: the rollout is slow, the

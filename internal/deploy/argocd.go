@@ -1,0 +1,78 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+
+	"gitlab.com/derrick-kit/derrick/internal/argocd"
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+)
+
+// ArgoCDDeployer changes the Argo CD Application (DEPLOY_VIA=argocd): the
+// kustomize image and replicas overrides, then a sync, then it waits until
+// the application is Synced and Healthy. It reads the current state from the
+// Deployment, which Argo CD keeps in step.
+type ArgoCDDeployer struct {
+	Argo    ArgoClient
+	Cluster interface {
+		Deployment(ctx context.Context) (cluster.Deployment, error)
+	}
+	// Workload is the name the replicas override applies to (the Deployment).
+	Workload string
+}
+
+// ArgoClient is what ArgoCDDeployer asks of Argo CD; *argocd.Client is the
+// production one.
+type ArgoClient interface {
+	SetImage(ctx context.Context, image string) error
+	SetReplicas(ctx context.Context, workload string, n int32) error
+	Sync(ctx context.Context) error
+	WaitHealthy(ctx context.Context, image string, report func(argocd.App)) (argocd.App, error)
+}
+
+var _ ArgoClient = (*argocd.Client)(nil)
+
+// Mode is ArgoCD.
+func (a *ArgoCDDeployer) Mode() Mode { return ArgoCD }
+
+// Current is the application container's image and the replicas, as the
+// Deployment has them.
+func (a *ArgoCDDeployer) Current(ctx context.Context) (string, int32, error) {
+	d, err := a.Cluster.Deployment(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	return d.Image, d.Replicas, nil
+}
+
+// SetImage sets the application's image override and syncs.
+func (a *ArgoCDDeployer) SetImage(ctx context.Context, image string) error {
+	if err := a.Argo.SetImage(ctx, image); err != nil {
+		return err
+	}
+	return a.Argo.Sync(ctx)
+}
+
+// SetReplicas sets the replicas override of Workload and syncs.
+func (a *ArgoCDDeployer) SetReplicas(ctx context.Context, n int32) error {
+	if err := a.Argo.SetReplicas(ctx, a.Workload, n); err != nil {
+		return err
+	}
+	return a.Argo.Sync(ctx)
+}
+
+// Wait follows the application until it is Synced and Healthy (and runs
+// image, when not empty), calling report when Argo CD's view changes. A
+// sync that failed or a Degraded application is reported failed; when ctx
+// ends, the progress is neither done nor failed and the error is ctx's.
+func (a *ArgoCDDeployer) Wait(ctx context.Context, image string, report func(Progress)) (Progress, error) {
+	app, err := a.Argo.WaitHealthy(ctx, image, func(app argocd.App) { report(argoProgress(app)) })
+	p := argoProgress(app)
+	p.Done = err == nil
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		p.Failed, p.Message = true, err.Error()
+	}
+	return p, err
+}
+
+func argoProgress(app argocd.App) Progress { return Progress{Mode: ArgoCD, Argo: argoState(app)} }

@@ -1,0 +1,77 @@
+// Package deploy changes what the application runs — its image and its
+// number of replicas — and follows the change until it is rolled out.
+// DEPLOY_VIA picks the deployer: KubernetesDeployer patches the Deployment,
+// ArgoCDDeployer changes the Argo CD Application.
+package deploy
+
+import (
+	"fmt"
+	"log/slog"
+
+	"gitlab.com/derrick-kit/derrick/internal/argocd"
+)
+
+// Mode is how a change reaches the application, as DEPLOY_VIA names it.
+type Mode string
+
+// Modes.
+const (
+	Kubernetes Mode = "kubernetes"
+	ArgoCD     Mode = "argocd"
+)
+
+// Progress is how far a change has got, in either mode.
+type Progress struct {
+	Mode         Mode
+	Done, Failed bool
+	Message      string // why it failed
+	// Rollout figures of the Deployment (Mode Kubernetes).
+	Desired, Updated, Ready, Available int32
+	// Argo is Argo CD's view of the application (Mode ArgoCD).
+	Argo ArgoState
+}
+
+// LogValue logs the figures of p's mode.
+func (p Progress) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("mode", string(p.Mode)), slog.Bool("done", p.Done), slog.Bool("failed", p.Failed)}
+	if p.Mode == ArgoCD {
+		attrs = append(attrs, slog.String("argocd", p.Argo.String()))
+	} else {
+		attrs = append(attrs, slog.Int("updated", int(p.Updated)), slog.Int("available", int(p.Available)), slog.Int("desired", int(p.Desired)))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// ArgoState is what Argo CD says of the application.
+type ArgoState struct {
+	// Sync is Synced, OutOfSync or Unknown; Health is Healthy,
+	// Progressing, Degraded, Suspended, Missing or Unknown.
+	Sync, Health, HealthMessage string
+	// Operation is the phase of the last or current operation (Running,
+	// Succeeded, Failed …), "" when there was none.
+	Operation, OperationMessage string
+	// Compared: Sync and Health describe the current spec.
+	Compared bool
+}
+
+func argoState(a argocd.App) ArgoState {
+	return ArgoState{Sync: a.Sync, Health: a.Health, HealthMessage: a.HealthMessage,
+		Operation: a.Operation.Phase, OperationMessage: a.Operation.Message, Compared: a.Compared}
+}
+
+// String is the one-line summary Argo CD's client writes (argocd.App.String),
+// e.g. "sync Synced, health Healthy, operation Succeeded (successfully synced)".
+func (s ArgoState) String() string {
+	return argocd.App{Sync: s.Sync, Health: s.Health, HealthMessage: s.HealthMessage, Compared: s.Compared,
+		Operation: argocd.Operation{Phase: s.Operation, Message: s.OperationMessage}}.String()
+}
+
+// ArgoManagedError refuses a direct change of a Deployment that Argo CD
+// manages: its self-heal would silently revert it.
+type ArgoManagedError struct {
+	Deployment, App, TrackedBy string
+}
+
+func (e *ArgoManagedError) Error() string {
+	return fmt.Sprintf("deployment %s is managed by Argo CD application %q (%s): set DEPLOY_VIA=argocd", e.Deployment, e.App, e.TrackedBy)
+}
