@@ -298,9 +298,17 @@ func TestFaultsAnswerEveryCommandExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got %d answers to %d commands: %v", len(msgs), len(cmds), err)
 	}
-	time.Sleep(2 * time.Second) // let a duplicate, if any, arrive
-	msgs = w.tg.Messages(operator)
-	if len(msgs) != len(cmds) {
+	// A marker sent last is answered last (one chat's commands run in
+	// order), so a duplicate of any answer above arrives before it.
+	const marker = "/marker_after_faults"
+	w.tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: operator}, Text: marker})
+	msgs, err = w.tg.WaitFor(ctx, operator, func(m []telegramtest.Message) bool {
+		return len(m) > 0 && strings.Contains(m[len(m)-1].Plain, marker)
+	})
+	if err != nil {
+		t.Fatalf("the marker %s was not answered: %v\n%s", marker, err, bottest.Plain(msgs))
+	}
+	if msgs = msgs[:len(msgs)-1]; len(msgs) != len(cmds) {
 		t.Errorf("%d answers to %d commands:\n%s", len(msgs), len(cmds), bottest.Plain(msgs))
 	}
 	var cordons, uncordons int
