@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,6 +37,7 @@ const (
 	stateCM     = "oil-bot-watcher-state"
 	watchSA     = "watcher"
 	glProject   = "oil/refinery"
+	botLease    = "oil-bot-bot"
 )
 
 // watchCluster makes the namespace, the ConfigMap and a ServiceAccount
@@ -60,7 +62,11 @@ func watchCluster(t *testing.T) (*clustertest.Cluster, string) {
 	_, err = cs.CoreV1().ServiceAccounts(watchNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: watchSA}}, metav1.CreateOptions{})
 	create(err)
 	_, err = cs.RbacV1().Roles(watchNS).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: watchSA},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{stateCM}, Verbs: []string{"get", "update"}}}},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{stateCM}, Verbs: []string{"get", "update"}},
+			// The bot's Lease, as the chart's Role grants it (the watcher only reads it).
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{botLease}, Verbs: []string{"get"}},
+		}},
 		metav1.CreateOptions{})
 	create(err)
 	_, err = cs.RbacV1().RoleBindings(watchNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: watchSA},
@@ -353,5 +359,84 @@ func TestWatchBinaryRefusesToStart(t *testing.T) {
 			}
 			checkNoToken(t, string(out))
 		})
+	}
+}
+
+// TestWatchBinaryOnlyTheLeaseHolderPosts: two replicas' watchers against
+// one state ConfigMap and the bot's Lease on the real API server. Only the
+// holder's watcher posts; after a handover the other one takes over from
+// the saved state, and no ending reaches the group twice.
+func TestWatchBinaryOnlyTheLeaseHolderPosts(t *testing.T) {
+	c, kubeconfig := watchCluster(t)
+	ctx := t.Context()
+	leases := c.Client.CoordinationV1().Leases(watchNS)
+	_ = leases.Delete(ctx, botLease, metav1.DeleteOptions{})
+	hold := func(holder string) {
+		t.Helper()
+		now := metav1.NewMicroTime(time.Now())
+		l, err := leases.Get(ctx, botLease, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: botLease}}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		d := int32(15)
+		l.Spec = coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &d, AcquireTime: &now, RenewTime: &now}
+		if l.ResourceVersion == "" {
+			_, err = leases.Create(ctx, l, metav1.CreateOptions{})
+		} else {
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("bot-a")
+	tg := emulator(t)
+	gl, err := gitlabtest.Start(gitlabToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gl.Close)
+	gl.AddProject(42, glProject)
+	created := time.Now().Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	canceled := func(id int64) {
+		gl.SetPipeline(glProject, gitlabtest.Pipeline{ID: id, Status: "canceled", Ref: "main", CreatedAt: created})
+		gl.SetJobs(glProject, id, notifyJobs("success", "canceled", "canceled")...)
+	}
+	lineOf := func(id int64) string {
+		return fmt.Sprintf("Пайплайн %d %s main завершен неуспешно", id, msk(created))
+	}
+
+	env := append(watchEnv(tg, gl, kubeconfig), "WATCH_LEASE="+botLease)
+	a := startWatcher(t, append(env, "POD_NAME=bot-a"))
+	b := startWatcher(t, append(env, "POD_NAME=bot-b"))
+	waitFor(t, "both watchers to judge the lease", func() bool {
+		return a.metric(t, "derrick_watch_leading") == 1 && strings.Contains(b.output(), "another replica holds the bot's lease")
+	})
+
+	canceled(201)
+	want := []string{lineOf(201)}
+	waitFor(t, "the line of pipeline 201", func() bool { return len(tg.Messages(chatID)) >= 1 })
+	looks(t, gl, 6) // both would have posted by now
+	if diff := cmp.Diff(want, texts(tg.Messages(chatID))); diff != "" {
+		t.Fatalf("with bot-a holding the lease (-want +got):\n%s", diff)
+	}
+	if got := b.metric(t, "derrick_watch_announced_total"); got != 0 {
+		t.Errorf("the standby watcher announced %v lines", got)
+	}
+
+	// Handover to bot-b (its bot took the lease): b reads a's state.
+	hold("bot-b")
+	waitFor(t, "bot-b's watcher to take over", func() bool { return b.metric(t, "derrick_watch_leading") == 1 })
+	canceled(202)
+	want = append(want, lineOf(202))
+	waitFor(t, "the line of pipeline 202", func() bool { return len(tg.Messages(chatID)) >= 2 })
+	looks(t, gl, 6)
+	if diff := cmp.Diff(want, texts(tg.Messages(chatID))); diff != "" {
+		t.Fatalf("after the handover (-want +got):\n%s", diff)
+	}
+	if got := a.metric(t, "derrick_watch_leading"); got != 0 {
+		t.Errorf("bot-a's watcher still leads (%v) after bot-b took the lease", got)
 	}
 }

@@ -90,6 +90,16 @@
       value: {{ .Release.Namespace | quote }}
     - name: WATCH_HTTP_ADDR
       value: {{ printf ":%d" (int $w.httpPort) | quote }}
+    {{- if include "derrick-bot.leaderElection" . }}
+    # Several replicas: only the watcher of the pod holding the bot's
+    # Lease posts, so one ending never reaches the group twice.
+    - name: WATCH_LEASE
+      value: {{ include "derrick-bot.leaseName" . | quote }}
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    {{- end }}
     - name: NOTIFY_TZ
       value: {{ $w.timeZone | quote }}
     - name: NOTIFY_TIME_FORMAT

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -31,6 +32,11 @@ type Config struct {
 	Namespace    string        // WATCH_NAMESPACE; "" = the pod's namespace
 	Kubeconfig   string        // KUBECONFIG; "" = in-cluster
 	HTTPAddr     string        // WATCH_HTTP_ADDR
+	// Lease (WATCH_LEASE) is the bot's leader Lease: when set, only the
+	// watcher of the replica named Identity (POD_NAME, else the hostname)
+	// while it holds that Lease looks and posts.
+	Lease    string
+	Identity string
 	// RequestTimeout bounds one GitLab request (WATCH_REQUEST_TIMEOUT).
 	RequestTimeout time.Duration
 }
@@ -48,7 +54,7 @@ var (
 	projectIDRE   = regexp.MustCompile(`^[1-9][0-9]*$`)
 	projectPathRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`)
 	jobPrefixRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]*$`) // templates/notify.yml job_prefix
-	// A ConfigMap name is a DNS subdomain.
+	// A ConfigMap (or Lease) name is a DNS subdomain.
 	configMapRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 )
 
@@ -69,6 +75,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Namespace:   env("WATCH_NAMESPACE"),
 		Kubeconfig:  env("KUBECONFIG"),
 		HTTPAddr:    env("WATCH_HTTP_ADDR"),
+		Lease:       env("WATCH_LEASE"),
+		Identity:    env("POD_NAME"),
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
@@ -131,6 +139,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.Namespace != "" && !configMapRE.MatchString(c.Namespace) {
 		return c, fmt.Errorf("WATCH_NAMESPACE must be a namespace name, got %q", c.Namespace)
+	}
+	if c.Lease != "" {
+		if len(c.Lease) > 253 || !configMapRE.MatchString(c.Lease) {
+			return c, fmt.Errorf("WATCH_LEASE must be the name of the bot's leader Lease (lowercase letters, digits, - and .), got %q", c.Lease)
+		}
+		if c.Identity == "" {
+			c.Identity, _ = os.Hostname()
+		}
+		if c.Identity == "" {
+			return c, errors.New("WATCH_LEASE is set but POD_NAME is not and the hostname is unknown: set POD_NAME to the pod's name, as the bot's elector sees it")
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return c, fmt.Errorf("WATCH_HTTP_ADDR must be host:port such as :8081 or 127.0.0.1:8081, got %q", c.HTTPAddr)

@@ -18,6 +18,7 @@ type Metrics struct {
 	telegramErrors *counterVec
 	followed       gauge
 	lastLook       gauge
+	leading        gauge
 	families       []family
 }
 
@@ -47,6 +48,8 @@ func NewMetrics() *Metrics {
 			one(m.followed.value)},
 		{"derrick_watch_last_look_timestamp_seconds", "When the last look at GitLab finished (Unix time).", "gauge",
 			one(m.lastLook.value)},
+		{"derrick_watch_leading", "1 while this watcher looks and posts: always without WATCH_LEASE, else while its replica holds the bot's lease.", "gauge",
+			one(m.leading.value)},
 	}, runtimeFamilies()...)
 	return m
 }

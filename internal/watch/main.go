@@ -45,6 +45,8 @@ Environment:
   WATCH_SINCE             on the first start, nothing older than this (default 1h)
   WATCH_REQUEST_TIMEOUT   bound on one GitLab request (default 10s)
   WATCH_HTTP_ADDR         /healthz and /metrics (default :8081)
+  WATCH_LEASE             the bot's leader Lease: only the replica holding it watches (default: always watch)
+  POD_NAME                this replica's name in that Lease (default: the hostname)
   TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, TELEGRAM_API_URL, NOTIFY_TZ,
   NOTIFY_TIME_FORMAT, NOTIFY_TIMEOUT,
   NOTIFY_LANG                            as for the notifier
@@ -95,6 +97,16 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return ExitConfig
 	}
 	w := New(cfg, gl, newSender(cfg.Notify, m, defaultBackoff), store, state, m, log)
+	if cfg.Lease != "" {
+		gate, err := OpenLeaseGate(cfg.Kubeconfig, cfg.Namespace, cfg.Lease, cfg.Identity)
+		if err != nil {
+			log.Error("configuration error: " + err.Error())
+			return ExitConfig
+		}
+		w.WithGate(gate)
+	} else {
+		m.leading.Set(1)
+	}
 
 	h := &health{stale: max(3*w.budget(), time.Minute)}
 	h.beat(time.Now())

@@ -30,8 +30,15 @@ type Watcher struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	gate Gate // nil: always act
+
 	state *State
 	dirty bool // state changed since the last successful save
+	// stale: the watcher stood by (another replica's watcher acted), so
+	// the state in memory is older than the ConfigMap's.
+	stale   bool
+	leading bool   // as last judged, for logging the changes
+	holder  string // who held the lease then
 	// telegramUntil: Telegram asked (429 retry_after) not to be called before this.
 	telegramUntil time.Time
 }
@@ -44,6 +51,64 @@ func New(cfg Config, source Source, sender Sender, store Store, state *State, m 
 	return &Watcher{cfg: cfg, source: source, sender: sender, store: store, state: state, metrics: m, log: log, now: time.Now}
 }
 
+// WithGate makes the watcher act only while g says so (WATCH_LEASE).
+func (w *Watcher) WithGate(g Gate) *Watcher {
+	w.gate = g
+	return w
+}
+
+// leads asks the gate whether this watcher may act, logging changes.
+func (w *Watcher) leads(ctx context.Context) bool {
+	if w.gate == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
+	defer cancel()
+	leading, holder, err := w.gate.Leading(ctx)
+	if err != nil {
+		if w.leading || w.holder != "?" {
+			w.log.Error("cannot tell whether this replica leads; standing by", "error", err)
+		}
+		w.leading, w.holder = false, "?"
+	} else if leading != w.leading || holder != w.holder {
+		if leading {
+			w.log.Info("this replica holds the bot's lease: watching", "identity", w.cfg.Identity)
+		} else {
+			w.log.Info("another replica holds the bot's lease: standing by", "holder", holder, "identity", w.cfg.Identity)
+		}
+		w.leading, w.holder = leading, holder
+	}
+	w.metrics.leading.Set(boolValue(w.leading))
+	if !w.leading {
+		w.stale = true
+	}
+	return w.leading
+}
+
+// active says whether this watcher may look and post now; a watcher that
+// takes over from another first reads the state that one saved.
+func (w *Watcher) active(ctx context.Context) bool {
+	if !w.leads(ctx) {
+		return false
+	}
+	if w.stale {
+		state, err := w.store.Load(ctx)
+		if err != nil {
+			w.log.Error("taking over: state not read; trying again next interval", "error", err)
+			return false
+		}
+		w.state, w.stale, w.dirty = state, false, false
+	}
+	return true
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // budget bounds one look: the interval, but room for two slow requests.
 func (w *Watcher) budget() time.Duration { return max(w.cfg.Interval, 2*w.cfg.RequestTimeout) }
 
@@ -52,7 +117,9 @@ func (w *Watcher) Run(ctx context.Context, beat func(time.Time)) {
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
 	for {
-		w.Look(ctx)
+		if w.active(ctx) {
+			w.Look(ctx)
+		}
 		if beat != nil {
 			beat(w.now())
 		}
@@ -217,6 +284,9 @@ func (w *Watcher) announce(ctx context.Context, project string, id int64, e *Ent
 			e.settle(line)
 			w.dirty = true
 			continue
+		}
+		if !w.leads(ctx) {
+			return false // lost the lease during this look: the new holder posts it
 		}
 		text := notify.MessageIn(w.cfg.Notify.Lang, notify.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
 			w.cfg.Notify.Location, w.cfg.Notify.TimeFormat)

@@ -72,6 +72,10 @@ func watcherEnv(t testing.TB, objs []*unstructured.Unstructured, existing map[st
 			env[e.Name] = e.Value
 			continue
 		}
+		if f := e.ValueFrom.FieldRef; f != nil {
+			env[e.Name] = "field:" + f.FieldPath
+			continue
+		}
 		ref := e.ValueFrom.SecretKeyRef
 		v, ok := secrets[ref.Name][ref.Key]
 		if !ok {
@@ -120,6 +124,23 @@ func TestTemplateWatcher(t *testing.T) {
 	}
 	if cfg.Notify.Token != token || cfg.Notify.ChatID != "-1001234567890" || cfg.Notify.Location.String() != "Europe/Moscow" {
 		t.Errorf("telegram settings: %+v", cfg.Notify)
+	}
+
+	if _, ok := env["WATCH_LEASE"]; ok {
+		t.Errorf("WATCH_LEASE set with one replica and no leader election")
+	}
+	// Two replicas: only the watcher of the Lease's holder posts.
+	two := watcherValues()
+	two["replicaCount"] = 2
+	twoObjs := render(t, watcherNS, "-f", writeValues(t, two))
+	_, twoEnv := watcherEnv(t, twoObjs, nil)
+	if twoEnv["POD_NAME"] != "field:metadata.name" {
+		t.Errorf("watcher POD_NAME = %q, want the pod's name from the downward API", twoEnv["POD_NAME"])
+	}
+	twoEnv["POD_NAME"] = "wbot-derrick-bot-5d8c7-x2x9q" // as the pod gets it
+	twoCfg, err := watch.LoadConfig(func(k string) string { return twoEnv[k] })
+	if err != nil || twoCfg.Lease != "oil-bot-bot" || twoCfg.Identity != "wbot-derrick-bot-5d8c7-x2x9q" {
+		t.Errorf("with replicaCount 2 the watcher gets lease %q identity %q (%v), want the bot's Lease oil-bot-bot", twoCfg.Lease, twoCfg.Identity, err)
 	}
 
 	// With existingSecret the GitLab token comes from its own key.
