@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/PaulSonOfLars/gotgbot/v2"
 
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -196,7 +196,6 @@ func (p *Poller) Run(ctx context.Context) error {
 // poll is the loop of getUpdates calls.
 func (r *run) poll(ctx context.Context) error {
 	p := r.p
-	faults := 0
 	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
 		offset, busy, handled, dones := r.ledger.state()
@@ -206,25 +205,24 @@ func (r *run) poll(ctx context.Context) error {
 			// long poll while the offset is held back.
 			timeout = 0
 		}
-		updates, err := p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
-			Offset:         offset,
-			Timeout:        int64(timeout / time.Second),
-			AllowedUpdates: []string{"message"},
-			RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
+		var updates []gotgbot.Update
+		err := p.retryPolicy().Do(ctx, classify(p.opts.Conflict), func(ctx context.Context) error {
+			var err error
+			updates, err = p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
+				Offset:         offset,
+				Timeout:        int64(timeout / time.Second),
+				AllowedUpdates: []string{"message"},
+				RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
+			})
+			return err
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			faults++
-			wait, fatal := p.backoff(err, faults)
-			if fatal {
-				return fmt.Errorf("poll telegram: %w", err)
-			}
-			sleep(ctx, wait)
-			continue
+			p.log.Error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL", "error", err)
+			return fmt.Errorf("poll telegram: %w", err)
 		}
-		faults = 0
 		p.lastOK.Store(time.Now().UnixNano())
 		var fresh []gotgbot.Update
 		for _, u := range updates {
@@ -411,34 +409,45 @@ func (p *Poller) confirm(offset int64) {
 	p.log.Info("shutdown: handled updates confirmed", "offset", offset)
 }
 
-// backoff says how long to wait after a failed poll, logging why once.
-func (p *Poller) backoff(err error, faults int) (wait time.Duration, fatal bool) {
-	var apiErr *telegram.APIError
-	errors.As(err, &apiErr)
-	switch {
-	case apiErr != nil && (apiErr.Code == 401 || apiErr.Code == 404):
-		p.log.Error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL", "error", err)
-		return 0, true
-	case apiErr != nil && apiErr.Code == 409:
-		p.log.Error("another instance is polling with this token (or a webhook is set); backing off",
-			"wait", p.opts.Conflict.String(), "error", err)
-		return p.opts.Conflict, false
-	case apiErr != nil && apiErr.Code == 429 && apiErr.RetryAfter > 0:
-		p.log.Warn("telegram flood control; waiting", "retry_after", apiErr.RetryAfter.String())
-		return apiErr.RetryAfter, false
-	}
-	d := min(time.Second<<min(faults-1, 10), p.opts.MaxBackoff)
-	d = d/2 + rand.N(d/2+1)
-	p.log.Warn("poll failed; backing off", "attempt", faults, "wait", d.String(), "error", err)
-	return d, false
+// retryPolicy is how the poll loop waits after a failed getUpdates:
+// Telegram's retry_after on a 429, Conflict on a 409 (another poller or a
+// webhook), else a back-off from 1s doubling up to MaxBackoff, with jitter.
+// Only a rejected token ends the retries.
+func (p *Poller) retryPolicy() retry.Policy {
+	return retry.Policy{Base: time.Second, Max: p.opts.MaxBackoff, OnRetry: func(attempt int, wait time.Duration, err error) {
+		var apiErr *telegram.APIError
+		errors.As(err, &apiErr)
+		switch {
+		case apiErr != nil && apiErr.Code == 409:
+			p.log.Error("another instance is polling with this token (or a webhook is set); backing off",
+				"wait", wait.String(), "error", err)
+		case apiErr != nil && apiErr.Code == 429 && apiErr.RetryAfter > 0:
+			p.log.Warn("telegram flood control; waiting", "retry_after", wait.String())
+		default:
+			p.log.Warn("poll failed; backing off", "attempt", attempt, "wait", wait.String(), "error", err)
+		}
+	}}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// classify judges a failed Bot API call of the poll loop and of start-up:
+// a rejected token (401, 404) is final, no waiting can fix it; a 409 waits
+// conflict; a 429 waits what Telegram asked; anything else is retried after
+// the policy's back-off.
+func classify(conflict time.Duration) retry.Classify {
+	return func(err error) (time.Duration, bool) {
+		var apiErr *telegram.APIError
+		if !errors.As(err, &apiErr) {
+			return 0, true
+		}
+		switch {
+		case apiErr.Code == 401 || apiErr.Code == 404:
+			return 0, false
+		case apiErr.Code == 409:
+			return conflict, true
+		case apiErr.Code == 429:
+			return apiErr.RetryAfter, true
+		}
+		return 0, true
 	}
 }
 
