@@ -206,7 +206,7 @@ func (r *run) poll(ctx context.Context) error {
 			timeout = 0
 		}
 		var updates []gotgbot.Update
-		err := p.retryPolicy().Do(ctx, classify(p.opts.Conflict), func(ctx context.Context) error {
+		err := p.retryPolicy().Do(ctx, Classify(p.opts.Conflict), func(ctx context.Context) error {
 			var err error
 			updates, err = p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
 				Offset:         offset,
@@ -429,11 +429,11 @@ func (p *Poller) retryPolicy() retry.Policy {
 	}}
 }
 
-// classify judges a failed Bot API call of the poll loop and of start-up:
+// Classify judges a failed Bot API call of the poll loop and of start-up:
 // a rejected token (401, 404) is final, no waiting can fix it; a 409 waits
-// conflict; a 429 waits what Telegram asked; anything else is retried after
-// the policy's back-off.
-func classify(conflict time.Duration) retry.Classify {
+// conflict (0: the policy's back-off); a 429 waits what Telegram asked;
+// anything else is retried after the policy's back-off.
+func Classify(conflict time.Duration) retry.Classify {
 	return func(err error) (time.Duration, bool) {
 		var apiErr *telegram.APIError
 		if !errors.As(err, &apiErr) {
