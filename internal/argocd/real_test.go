@@ -118,16 +118,18 @@ func TestRealArgoCD(t *testing.T) {
 		}
 		// selfHeal must now defend 3, not the manifest's 2: a direct scale
 		// back to 2 is reverted (two more generations), and 3 still holds
-		// 10s later.
+		// once Argo CD has compared the application after the scale and
+		// carried out what it decided.
 		before := checkReplicas(ctx, t, c, argo.Namespace, 3).Generation
+		scaled := time.Now()
 		c.ScaleApp(ctx, t, argo.Namespace, argocdtest.AppReplicas)
-		time.Sleep(10 * time.Second)
+		argo.WaitReconciled(ctx, t, scaled)
 		if after := checkReplicas(ctx, t, c, argo.Namespace, 3).Generation; after < before+2 {
 			t.Errorf("deployment generation %d -> %d: the scale to %d and its revert did not both happen",
 				before, after, argocdtest.AppReplicas)
 		}
 		if a, err := client.Application(ctx); err != nil || !a.Settled() {
-			t.Errorf("after 10s: %v, %v; want settled", a, err)
+			t.Errorf("after the revert: %v, %v; want settled", a, err)
 		}
 	})
 

@@ -24,6 +24,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/leader"
 	"gitlab.com/derrick-kit/derrick/internal/opshttp"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/tgbot"
 )
@@ -201,22 +202,21 @@ func role(e *leader.Elector) func() string {
 // unreachable), clears a webhook that would make polling fail with 409, and
 // publishes the command menu.
 func hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
-	for attempt := 1; ; attempt++ {
+	startup := retry.Policy{Base: 2 * time.Second, Max: 30 * time.Second, OnRetry: func(attempt int, wait time.Duration, err error) {
+		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
+	}}
+	err := startup.Do(ctx, tgbot.Classify(0), func(ctx context.Context) error {
 		me, err := bot.GetMeWithContext(ctx, nil)
 		if err == nil {
 			bot.User = *me
-			break
 		}
-		if telegram.IsAPIError(err, 401) || telegram.IsAPIError(err, 404) {
-			return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
-		}
-		wait := min(time.Duration(attempt)*2*time.Second, 30*time.Second)
-		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+		return err
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
 	}
 	if _, err := bot.DeleteWebhookWithContext(ctx, nil); err != nil {
 		log.Warn("could not delete a webhook; polling may get 409", "error", err)
