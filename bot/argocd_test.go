@@ -115,9 +115,12 @@ func TestDeployThroughArgoCD(t *testing.T) {
 		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ Реплик у oil-refinery-application: 2 → 3") {
 			t.Fatalf("/set_replicas ended with %q", last.Plain)
 		}
-		time.Sleep(10 * time.Second) // selfHeal would have reverted a direct change by now
+		// The change went through Argo CD, so selfHeal keeps it: once Argo
+		// CD has compared the application again and done what it decided,
+		// the Deployment still has 3.
+		argo.WaitReconciled(ctx, t, time.Now())
 		if _, n := image(); n != 3 {
-			t.Errorf("replicas %d 10 s after /set_replicas 3: reverted", n)
+			t.Errorf("replicas %d after Argo CD reconciled /set_replicas 3: reverted", n)
 		}
 	})
 }

@@ -23,7 +23,7 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/botapp"
 	"gitlab.com/derrick-kit/derrick/internal/botconfig"
 	"gitlab.com/derrick-kit/derrick/internal/demo"
-	"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 )
 
 func main() {
@@ -95,7 +95,7 @@ func envSecrets(getenv func(string) string) []string {
 
 // newLogger is the bot's JSON log on w, every secret masked.
 func newLogger(w io.Writer, secrets ...string) *slog.Logger {
-	return slog.New(telegram.NewRedactor(secrets...).Handler(slog.NewJSONHandler(w, nil)))
+	return slog.New(redact.New(secrets...).Handler(slog.NewJSONHandler(w, nil)))
 }
 
 // setup reads the configuration and returns the log that masks exactly

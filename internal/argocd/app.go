@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,28 @@ type App struct {
 	// Conditions are status.conditions as "Type: message", e.g. a
 	// ComparisonError saying why manifests could not be generated.
 	Conditions []string
+	// History is status.history, newest first: what each sync deployed
+	// (Argo CD keeps spec.revisionHistoryLimit entries, 10 by default).
+	History []Deployed
+}
+
+// Deployed is one entry of status.history: a sync that deployed a source.
+type Deployed struct {
+	// ID is the entry's id, counting up from 0.
+	ID int64
+	// Revision is the git revision (or chart version) deployed.
+	Revision   string
+	DeployedAt time.Time
+	// InitiatedBy is initiatedBy.username, "automated" for an automated
+	// sync, "" when Argo CD recorded neither.
+	InitiatedBy string
+	// KustomizeImages and HelmParameters are the overrides of the source
+	// deployed (source.kustomize.images, source.helm.parameters).
+	KustomizeImages []string
+	HelmParameters  []HelmParameter
+	// Image is the application image that sync deployed, as Client.History
+	// reads it from the overrides; "" when they do not name it.
+	Image string
 }
 
 // Operation is the state of the application's last or current operation.
@@ -197,6 +220,16 @@ type rawApp struct {
 			Type    string `json:"type"`
 			Message string `json:"message"`
 		} `json:"conditions"`
+		History []struct {
+			ID          int64           `json:"id"`
+			Revision    string          `json:"revision"`
+			DeployedAt  *time.Time      `json:"deployedAt"`
+			Source      json.RawMessage `json:"source"`
+			InitiatedBy *struct {
+				Username  string `json:"username"`
+				Automated bool   `json:"automated"`
+			} `json:"initiatedBy"`
+		} `json:"history"`
 	} `json:"status"`
 }
 
@@ -249,6 +282,28 @@ func (r rawApp) app() (App, error) {
 	for _, cond := range st.Conditions {
 		a.Conditions = append(a.Conditions, cond.Type+": "+cond.Message)
 	}
+	for i := len(st.History) - 1; i >= 0; i-- {
+		h := st.History[i]
+		d := Deployed{ID: h.ID, Revision: h.Revision}
+		if h.DeployedAt != nil {
+			d.DeployedAt = *h.DeployedAt
+		}
+		if by := h.InitiatedBy; by != nil {
+			d.InitiatedBy = by.Username
+			if d.InitiatedBy == "" && by.Automated {
+				d.InitiatedBy = "automated"
+			}
+		}
+		if present(h.Source) { // a multi-source entry has sources instead
+			var src source
+			if err := json.Unmarshal(h.Source, &src); err != nil {
+				return App{}, fmt.Errorf("application %q: decode status.history id %d source: %w", a.Name, h.ID, err)
+			}
+			d.KustomizeImages, d.HelmParameters = src.overrides()
+		}
+		a.History = append(a.History, d)
+	}
+	slices.SortStableFunc(a.History, func(x, y Deployed) int { return cmp.Compare(y.ID, x.ID) })
 	if !present(r.Spec.Source) {
 		return a, nil
 	}
@@ -256,19 +311,14 @@ func (r rawApp) app() (App, error) {
 	if err := json.Unmarshal(r.Spec.Source, &src); err != nil {
 		return App{}, fmt.Errorf("application %q: decode spec.source: %w", a.Name, err)
 	}
+	a.KustomizeImages, a.HelmParameters = src.overrides()
 	if k := src.Kustomize; k != nil {
-		a.KustomizeImages = k.Images
 		for _, rep := range k.Replicas {
 			n, err := replicaCount(rep.Count)
 			if err != nil {
 				return App{}, fmt.Errorf("application %q: kustomize replicas of %q: %w", a.Name, rep.Name, err)
 			}
 			a.Replicas = append(a.Replicas, Replica{Name: rep.Name, Count: n})
-		}
-	}
-	if h := src.Helm; h != nil {
-		for _, p := range h.Parameters {
-			a.HelmParameters = append(a.HelmParameters, HelmParameter(p))
 		}
 	}
 	if a.SourceType == "" {
@@ -280,6 +330,19 @@ func (r rawApp) app() (App, error) {
 		}
 	}
 	return a, nil
+}
+
+// overrides returns the kustomize images and Helm parameters of a source.
+func (s source) overrides() (images []string, params []HelmParameter) {
+	if k := s.Kustomize; k != nil {
+		images = k.Images
+	}
+	if h := s.Helm; h != nil {
+		for _, p := range h.Parameters {
+			params = append(params, HelmParameter(p))
+		}
+	}
+	return images, params
 }
 
 // replicaCount decodes an IntOrString count.

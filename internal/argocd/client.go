@@ -21,7 +21,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 
-	"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 )
 
 // Client works on the one Application named in its Config. It is safe for
@@ -29,7 +29,7 @@ import (
 type Client struct {
 	cfg    Config
 	http   *resty.Client
-	redact telegram.Redactor
+	redact redact.Redactor
 }
 
 // New validates cfg and returns a client for it. It makes no request.
@@ -58,15 +58,11 @@ func New(cfg Config) (*Client, error) {
 		SetAuthToken(cfg.Token).
 		SetHeader("Accept", "application/json").
 		SetHeader("User-Agent", "derrick")
-	return &Client{cfg: cfg, http: hc, redact: telegram.NewRedactor(cfg.Token)}, nil
+	return &Client{cfg: cfg, http: hc, redact: redact.New(cfg.Token)}, nil
 }
 
 // AppName is the name of the Application the client works on.
 func (c *Client) AppName() string { return c.cfg.App }
-
-// Redactor masks the client's token; use it on anything derived from the
-// client that is printed.
-func (c *Client) Redactor() telegram.Redactor { return c.redact }
 
 // Errors that APIError and Wait wrap, for errors.Is.
 var (

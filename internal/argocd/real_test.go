@@ -77,6 +77,16 @@ func TestRealArgoCD(t *testing.T) {
 		if want := []string{newImage}; fmt.Sprint(a.KustomizeImages) != fmt.Sprint(want) {
 			t.Errorf("kustomize images = %v, want %v", a.KustomizeImages, want)
 		}
+		// status.history records the sync with the override; the first
+		// syncs had none, so there is no image to roll back to yet.
+		repo := newImage[:strings.LastIndex(newImage, ":")]
+		current, history, err := client.History(ctx, repo)
+		if err != nil || current != newImage || len(history) == 0 || history[0].Image != newImage || history[0].DeployedAt.IsZero() {
+			t.Errorf("History(%s) = %q, %+v, %v; want the newest entry on %s", repo, current, history, err, newImage)
+		}
+		if _, prev, ok, err := client.PreviousImage(ctx, repo); err != nil || ok {
+			t.Errorf("PreviousImage = %+v, %v, %v; want none (the earlier syncs set no image)", prev, ok, err)
+		}
 		deploy := c.WaitForApp(ctx, t, argo.Namespace)
 		if got := deploy.Spec.Template.Spec.Containers[0].Image; got != newImage {
 			t.Errorf("deployment image = %s, want %s", got, newImage)
@@ -108,16 +118,18 @@ func TestRealArgoCD(t *testing.T) {
 		}
 		// selfHeal must now defend 3, not the manifest's 2: a direct scale
 		// back to 2 is reverted (two more generations), and 3 still holds
-		// 10s later.
+		// once Argo CD has compared the application after the scale and
+		// carried out what it decided.
 		before := checkReplicas(ctx, t, c, argo.Namespace, 3).Generation
+		scaled := time.Now()
 		c.ScaleApp(ctx, t, argo.Namespace, argocdtest.AppReplicas)
-		time.Sleep(10 * time.Second)
+		argo.WaitReconciled(ctx, t, scaled)
 		if after := checkReplicas(ctx, t, c, argo.Namespace, 3).Generation; after < before+2 {
 			t.Errorf("deployment generation %d -> %d: the scale to %d and its revert did not both happen",
 				before, after, argocdtest.AppReplicas)
 		}
 		if a, err := client.Application(ctx); err != nil || !a.Settled() {
-			t.Errorf("after 10s: %v, %v; want settled", a, err)
+			t.Errorf("after the revert: %v, %v; want settled", a, err)
 		}
 	})
 

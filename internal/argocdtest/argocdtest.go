@@ -362,6 +362,36 @@ func (a *ArgoCD) waitApp(ctx context.Context) error {
 	return nil
 }
 
+// WaitReconciled waits, for at most 90 s (three of the controller's
+// --app-resync periods), until the application controller has compared the
+// Application after since (status.reconciledAt later than since) and no
+// operation is pending or running: whatever selfHeal or an automated sync
+// decided on that comparison has been carried out. It fails t otherwise.
+func (a *ArgoCD) WaitReconciled(ctx context.Context, t testing.TB, since time.Time) {
+	t.Helper()
+	err := a.poll(ctx, "argocd-application-controller", 90*time.Second, func(ctx context.Context) error {
+		app, err := a.dyn.Resource(applicationGVR).Namespace(ArgoNamespace).Get(ctx, AppName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		at, _, _ := unstructured.NestedString(app.Object, "status", "reconciledAt")
+		reconciled, err := time.Parse(time.RFC3339, at)
+		if err != nil || !reconciled.After(since) {
+			return fmt.Errorf("reconciledAt %q, want after %s", at, since.Format(time.RFC3339Nano))
+		}
+		if op, ok := app.Object["operation"]; ok && op != nil {
+			return errors.New("an operation is pending")
+		}
+		if phase, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "phase"); phase == "Running" || phase == "Terminating" {
+			return fmt.Errorf("operation %s", phase)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("application %s not reconciled after %s: %v", AppName, since.Format(time.RFC3339Nano), err)
+	}
+}
+
 // Stop kills every process (its whole process group) and waits for them to
 // exit, then deletes the Application and both namespaces without waiting
 // (best effort: the cluster may be gone already). It is safe to call more

@@ -103,14 +103,8 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 	}
 	var err error
-	if c.Token == "" {
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is not set: give the bot token from @BotFather")
-	}
-	if strings.ContainsAny(c.Token, " /?#\t\n") {
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is malformed: a token looks like 123456:ABC-DEF… with no spaces or slashes")
-	}
-	if u, perr := url.Parse(c.APIURL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, fmt.Errorf("TELEGRAM_API_URL must be an http:// or https:// URL such as %s, got %q", telegram.DefaultAPIURL, c.APIURL)
+	if err = telegram.CheckConfig(c.Token, c.APIURL); err != nil {
+		return c, err
 	}
 	if c.Core.Operators, err = userIDs("CHATOPS_OPERATORS", env("CHATOPS_OPERATORS")); err != nil {
 		return c, err

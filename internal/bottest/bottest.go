@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -190,4 +191,25 @@ func Plain(msgs []telegramtest.Message) string {
 		parts = append(parts, m.Plain)
 	}
 	return strings.Join(parts, "\n")
+}
+
+// seededNodes are the rows a Russian /get_nodes reply shows for clustertest's
+// standard nodes (clustertest.StandardNodes): name, ExternalIP, whether pods can
+// be placed and why not.
+var seededNodes = []*regexp.Regexp{
+	regexp.MustCompile(`node-ready\s+203\.0\.113\.10\s+да`),
+	regexp.MustCompile(`node-cordoned\s+203\.0\.113\.11\s+нет \(cordon\)`),
+	regexp.MustCompile(`node-tainted\s+203\.0\.113\.12\s+нет \(taint dedicated:NoSchedule\)`),
+	regexp.MustCompile(`node-notready\s+203\.0\.113\.13\s+нет \(NotReady\)`),
+}
+
+// CheckSeededNodes fails t unless got, the plain text of a /get_nodes reply
+// in Russian, shows every one of clustertest's standard nodes as it is.
+func CheckSeededNodes(t testing.TB, got string) {
+	t.Helper()
+	for _, want := range seededNodes {
+		if !want.MatchString(got) {
+			t.Errorf("/get_nodes lacks %s:\n%s", want, got)
+		}
+	}
 }

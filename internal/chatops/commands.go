@@ -273,10 +273,7 @@ func (c *Core) getNodes(ctx context.Context, cc cmdCtx) Result {
 		if !n.Schedulable {
 			reasons := make([]string, len(n.Reasons))
 			for i, r := range n.Reasons {
-				if t, ok := c.t.Reason[r]; ok {
-					r = t
-				}
-				reasons[i] = r
+				reasons[i] = c.t.reason(r)
 			}
 			can = c.t.NodeNo + " (" + strings.Join(reasons, ", ") + ")"
 		}

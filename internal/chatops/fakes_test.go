@@ -13,6 +13,8 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // fakeCluster is an in-memory cluster that records every change.
@@ -32,8 +34,8 @@ func newFakeCluster() *fakeCluster {
 	return &fakeCluster{
 		nodes: []cluster.Node{
 			{Name: "node-a", ExternalIP: "203.0.113.10", InternalIP: "10.0.0.10", Schedulable: true},
-			{Name: "node-b", ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
-			{Name: "node-c", InternalIP: "10.0.0.12", Reasons: []string{"NotReady", "taint dedicated=gpu:NoSchedule"}},
+			{Name: "node-b", ExternalIP: "203.0.113.11", Reasons: []cluster.Reason{{Kind: cluster.Cordoned}}},
+			{Name: "node-c", InternalIP: "10.0.0.12", Reasons: []cluster.Reason{{Kind: cluster.NotReady}, {Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoSchedule}}},
 			{Name: "node-d", Schedulable: true},
 		},
 		pods: []cluster.Pod{
@@ -79,14 +81,14 @@ func (f *fakeCluster) SetSchedulable(_ context.Context, node string, schedulable
 		if n.Name != node {
 			continue
 		}
-		cordoned := slices.Contains(n.Reasons, "cordoned")
+		cordoned := slices.Contains(n.Reasons, cluster.Reason{Kind: cluster.Cordoned})
 		if cordoned == !schedulable {
 			return false, nil
 		}
 		if schedulable {
-			f.nodes[i].Reasons = slices.DeleteFunc(n.Reasons, func(r string) bool { return r == "cordoned" })
+			f.nodes[i].Reasons = slices.DeleteFunc(n.Reasons, func(r cluster.Reason) bool { return r.Kind == cluster.Cordoned })
 		} else {
-			f.nodes[i].Reasons = append([]string{"cordoned"}, n.Reasons...)
+			f.nodes[i].Reasons = append([]cluster.Reason{{Kind: cluster.Cordoned}}, n.Reasons...)
 		}
 		f.record(fmt.Sprintf("schedulable %s=%v", node, schedulable))
 		return true, nil

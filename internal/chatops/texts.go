@@ -1,5 +1,7 @@
 package chatops
 
+import "gitlab.com/derrick-kit/derrick/internal/cluster"
+
 // texts is every sentence the bot says, in one language. Values are HTML
 // fragments; %s arguments are escaped by the caller.
 type texts struct {
@@ -40,7 +42,7 @@ type texts struct {
 	ChangeUnfollowed                string
 	ReplicasProgress                string
 	Outcome                         map[Outcome]string
-	Reason                          map[string]string
+	Reason                          map[cluster.ReasonKind]string // a taint is shown as kubectl does
 }
 
 var ru = texts{
@@ -111,8 +113,8 @@ var ru = texts{
 	Outcome: map[Outcome]string{
 		OutcomeOK: "выполнено", OutcomeError: "ошибка", OutcomeNoop: "без изменений",
 	},
-	Reason: map[string]string{
-		"cordoned": "cordon", "NotReady": "NotReady",
+	Reason: map[cluster.ReasonKind]string{
+		cluster.Cordoned: "cordon", cluster.NotReady: "NotReady",
 	},
 }
 
@@ -184,10 +186,18 @@ var en = texts{
 	Outcome: map[Outcome]string{
 		OutcomeOK: "done", OutcomeError: "error", OutcomeNoop: "no change",
 	},
-	Reason: map[string]string{
-		"cordoned": "cordoned", "NotReady": "NotReady",
+	Reason: map[cluster.ReasonKind]string{
+		cluster.Cordoned: "cordoned", cluster.NotReady: "NotReady",
 	},
 }
 
 // Languages maps BOT_LANG values to their texts.
 var languages = map[string]*texts{"ru": &ru, "en": &en}
+
+// reason renders why a node takes no new pods.
+func (t texts) reason(r cluster.Reason) string {
+	if s, ok := t.Reason[r.Kind]; ok {
+		return s
+	}
+	return r.String()
+}

@@ -65,9 +65,6 @@ func New(cs kubernetes.Interface, t Target) *Client {
 	return &Client{cs: cs, t: t}
 }
 
-// Target returns the Deployment this Client manages.
-func (c *Client) Target() Target { return c.t }
-
 // Ping checks that the API server answers and accepts the bot's
 // credentials, by reading the target Deployment. A missing Deployment
 // still counts as reachable; use Deployment to check that it exists.

@@ -154,6 +154,19 @@ func (c *Client) Scale(ctx context.Context, replicas int32) (prev int32, err err
 // image), so the Deployment controller starts a rollout; follow it with
 // Rollout or WaitRollout.
 func (c *Client) SetImage(ctx context.Context, image string) (prev string, err error) {
+	return c.SetImageCause(ctx, image, "")
+}
+
+// ChangeCauseAnnotation is the Deployment annotation `kubectl rollout
+// history` shows as CHANGE-CAUSE; the Deployment controller copies it to
+// the ReplicaSet of the rollout.
+const ChangeCauseAnnotation = "kubernetes.io/change-cause"
+
+// SetImageCause is SetImage that also writes cause (such as "/deploy
+// 0.10.5 by @user (1001)") as the Deployment's kubernetes.io/change-cause in
+// the same patch; "" leaves the annotation alone. When the image already is
+// image nothing is written, the cause neither.
+func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev string, err error) {
 	if image == "" || strings.ContainsAny(image, " \t\r\n") {
 		return "", fmt.Errorf("set image of deployment %s: invalid image reference %q", c.t, image)
 	}
@@ -174,6 +187,9 @@ func (c *Client) SetImage(ctx context.Context, image string) (prev string, err e
 		Image string `json:"image"`
 	}
 	var patch struct {
+		Metadata *struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata,omitempty"`
 		Spec struct {
 			Template struct {
 				Spec struct {
@@ -183,6 +199,11 @@ func (c *Client) SetImage(ctx context.Context, image string) (prev string, err e
 		} `json:"spec"`
 	}
 	patch.Spec.Template.Spec.Containers = []container{{Name: name, Image: image}}
+	if cause != "" {
+		patch.Metadata = &struct {
+			Annotations map[string]string `json:"annotations"`
+		}{map[string]string{ChangeCauseAnnotation: cause}}
+	}
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return prev, fmt.Errorf("set image of deployment %s: %w", c.t, err)

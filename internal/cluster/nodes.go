@@ -21,13 +21,40 @@ import (
 // paged so that no single answer grows without bound.
 const nodePageSize = 5000
 
-// Reasons a node takes no new pods (Node.Reasons).
+// ReasonKind is why a node takes no new pods.
+type ReasonKind int
+
+// The kinds of Reason, in the order Node.Reasons lists them.
 const (
-	ReasonCordoned = "cordoned"
-	ReasonNotReady = "NotReady"
-	// A taint is reported as "taint KEY:EFFECT".
-	reasonTaintPrefix = "taint "
+	// Cordoned: spec.unschedulable is set (kubectl cordon).
+	Cordoned ReasonKind = iota + 1
+	// NotReady: the node's Ready condition is False, Unknown or missing.
+	NotReady
+	// Tainted: a NoSchedule or NoExecute taint (Reason.TaintKey, TaintEffect).
+	Tainted
 )
+
+// Reason is one reason a node takes no new pods.
+type Reason struct {
+	Kind ReasonKind
+	// TaintKey and TaintEffect name the taint when Kind is Tainted.
+	TaintKey    string
+	TaintEffect corev1.TaintEffect
+}
+
+// String is the reason as kubectl users read it: "cordoned", "NotReady" or
+// "taint KEY:EFFECT".
+func (r Reason) String() string {
+	switch r.Kind {
+	case Cordoned:
+		return "cordoned"
+	case NotReady:
+		return "NotReady"
+	case Tainted:
+		return "taint " + r.TaintKey + ":" + string(r.TaintEffect)
+	}
+	return fmt.Sprintf("ReasonKind(%d)", int(r.Kind))
+}
 
 // Node is one node as /get_nodes shows it.
 type Node struct {
@@ -41,12 +68,11 @@ type Node struct {
 	// not cordoned, Ready, and no NoSchedule or NoExecute taint.
 	Schedulable bool
 	// Reasons says why the node is not schedulable, in this order:
-	// "cordoned", "NotReady" (Ready condition False, Unknown or missing),
-	// then "taint KEY:EFFECT" for each NoSchedule or NoExecute taint. The
-	// taints Kubernetes adds because of the first two
+	// Cordoned, NotReady, then Tainted for each NoSchedule or NoExecute
+	// taint. The taints Kubernetes adds because of the first two
 	// (node.kubernetes.io/unschedulable, not-ready, unreachable) are left
 	// out when that reason is already given.
-	Reasons []string
+	Reasons []Reason
 }
 
 // Nodes lists every node, sorted by name. It lists in pages of 5,000 and
@@ -112,7 +138,7 @@ func nodeOf(n *corev1.Node) Node {
 	}
 	cordoned := n.Spec.Unschedulable
 	if cordoned {
-		out.Reasons = append(out.Reasons, ReasonCordoned)
+		out.Reasons = append(out.Reasons, Reason{Kind: Cordoned})
 	}
 	ready := false
 	for _, cond := range n.Status.Conditions {
@@ -121,7 +147,7 @@ func nodeOf(n *corev1.Node) Node {
 		}
 	}
 	if !ready {
-		out.Reasons = append(out.Reasons, ReasonNotReady)
+		out.Reasons = append(out.Reasons, Reason{Kind: NotReady})
 	}
 	for _, t := range n.Spec.Taints {
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
@@ -137,7 +163,7 @@ func nodeOf(n *corev1.Node) Node {
 				continue
 			}
 		}
-		out.Reasons = append(out.Reasons, reasonTaintPrefix+t.Key+":"+string(t.Effect))
+		out.Reasons = append(out.Reasons, Reason{Kind: Tainted, TaintKey: t.Key, TaintEffect: t.Effect})
 	}
 	out.Schedulable = len(out.Reasons) == 0
 	return out

@@ -75,23 +75,23 @@ func TestNodes(t *testing.T) {
 		{"first external address", node("a", externalIP("203.0.113.1", "2001:db8::1")),
 			cluster.Node{Name: "a", InternalIP: "10.0.0.1", ExternalIP: "203.0.113.1", Schedulable: true}},
 		{"cordoned, with the taint Kubernetes adds for it", node("a", cordoned, taint(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"cordoned"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.Cordoned}}}},
 		{"unschedulable taint left after uncordon", node("a", taint(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"taint node.kubernetes.io/unschedulable:NoSchedule"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.Tainted, TaintKey: "node.kubernetes.io/unschedulable", TaintEffect: corev1.TaintEffectNoSchedule}}}},
 		{"NotReady, with the taints Kubernetes adds for it", node("a", ready(corev1.ConditionFalse),
 			taint(corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule), taint(corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.NotReady}}}},
 		{"Ready Unknown, unreachable", node("a", ready(corev1.ConditionUnknown), taint(corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.NotReady}}}},
 		{"no conditions yet", node("a", func(n *corev1.Node) { n.Status.Conditions = nil }),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"NotReady"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.NotReady}}}},
 		{"NoSchedule and NoExecute taints, PreferNoSchedule ignored", node("a",
 			taint("dedicated", corev1.TaintEffectNoSchedule), taint("soft", corev1.TaintEffectPreferNoSchedule), taint("evict", corev1.TaintEffectNoExecute)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []string{"taint dedicated:NoSchedule", "taint evict:NoExecute"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Reasons: []cluster.Reason{{Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoSchedule}, {Kind: cluster.Tainted, TaintKey: "evict", TaintEffect: corev1.TaintEffectNoExecute}}}},
 		{"only PreferNoSchedule", node("a", taint("soft", corev1.TaintEffectPreferNoSchedule)),
 			cluster.Node{Name: "a", InternalIP: "10.0.0.1", Schedulable: true}},
 		{"every reason, in order", node("a", externalIP("203.0.113.9"), cordoned, ready(corev1.ConditionFalse), taint("gpu", corev1.TaintEffectNoSchedule)),
-			cluster.Node{Name: "a", InternalIP: "10.0.0.1", ExternalIP: "203.0.113.9", Reasons: []string{"cordoned", "NotReady", "taint gpu:NoSchedule"}}},
+			cluster.Node{Name: "a", InternalIP: "10.0.0.1", ExternalIP: "203.0.113.9", Reasons: []cluster.Reason{{Kind: cluster.Cordoned}, {Kind: cluster.NotReady}, {Kind: cluster.Tainted, TaintKey: "gpu", TaintEffect: corev1.TaintEffectNoSchedule}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := cluster.New(fake.NewClientset(tc.node), target).Nodes(t.Context())
@@ -300,5 +300,20 @@ func TestSetSchedulableErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReasonString(t *testing.T) {
+	for _, tc := range []struct {
+		r    cluster.Reason
+		want string
+	}{
+		{cluster.Reason{Kind: cluster.Cordoned}, "cordoned"},
+		{cluster.Reason{Kind: cluster.NotReady}, "NotReady"},
+		{cluster.Reason{Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoExecute}, "taint dedicated:NoExecute"},
+	} {
+		if got := tc.r.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.r, got, tc.want)
+		}
 	}
 }

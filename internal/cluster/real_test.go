@@ -59,9 +59,9 @@ func TestRealNodes(t *testing.T) {
 	}
 	want := map[string]cluster.Node{
 		clustertest.NodeReady:    {Name: clustertest.NodeReady, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.10", Schedulable: true},
-		clustertest.NodeCordoned: {Name: clustertest.NodeCordoned, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.11", Reasons: []string{"cordoned"}},
-		clustertest.NodeTainted:  {Name: clustertest.NodeTainted, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.12", Reasons: []string{"taint dedicated:NoSchedule"}},
-		clustertest.NodeNotReady: {Name: clustertest.NodeNotReady, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.13", Reasons: []string{"NotReady"}},
+		clustertest.NodeCordoned: {Name: clustertest.NodeCordoned, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.11", Reasons: []cluster.Reason{{Kind: cluster.Cordoned}}},
+		clustertest.NodeTainted:  {Name: clustertest.NodeTainted, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.12", Reasons: []cluster.Reason{{Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoSchedule}}},
+		clustertest.NodeNotReady: {Name: clustertest.NodeNotReady, InternalIP: "127.0.0.1", ExternalIP: "203.0.113.13", Reasons: []cluster.Reason{{Kind: cluster.NotReady}}},
 	}
 	for name := range got {
 		if _, ok := want[name]; !ok {

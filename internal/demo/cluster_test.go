@@ -50,7 +50,7 @@ func TestSeed(t *testing.T) {
 	type row struct {
 		Name, IP    string
 		Schedulable bool
-		Reasons     []string
+		Reasons     []cluster.Reason
 	}
 	var got []row
 	for _, n := range nodes {
@@ -58,8 +58,8 @@ func TestSeed(t *testing.T) {
 	}
 	want := []row{
 		{"worker-1", "203.0.113.11", true, nil},
-		{"worker-2", "203.0.113.12", false, []string{"cordoned"}},
-		{"worker-3", "203.0.113.13", false, []string{"taint dedicated:NoSchedule"}},
+		{"worker-2", "203.0.113.12", false, []cluster.Reason{{Kind: cluster.Cordoned}}},
+		{"worker-3", "203.0.113.13", false, []cluster.Reason{{Kind: cluster.Tainted, TaintKey: "dedicated", TaintEffect: corev1.TaintEffectNoSchedule}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
@@ -214,7 +214,7 @@ func TestDeployRollsOutTheNewImage(t *testing.T) {
 }
 
 func TestPodsWaitForASchedulableNode(t *testing.T) {
-	_, kc := running(t, fast)
+	c, kc := running(t, fast)
 	ctx := t.Context()
 	if _, err := kc.SetSchedulable(ctx, "worker-1", false); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,15 @@ func TestPodsWaitForASchedulableNode(t *testing.T) {
 	if _, err := kc.Scale(ctx, 4); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * fast.Tick)
+	// Wait for the scheduler's verdict: a pod marked PodScheduled=False
+	// (Unschedulable). A pod placed anyway never gets it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !hasUnschedulablePod(t, c) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pod was marked Unschedulable within 5s of scaling to 4 with every node cordoned or tainted")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	pods, err := kc.Pods(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +260,24 @@ func TestPodsWaitForASchedulableNode(t *testing.T) {
 			t.Errorf("after uncordoning worker-2 the pending pod is %+v, want Running on worker-2", p)
 		}
 	}
+}
+
+// hasUnschedulablePod says whether the simulated scheduler has refused a
+// pod of the Deployment (condition PodScheduled False, reason Unschedulable).
+func hasUnschedulablePod(t *testing.T, c *Cluster) bool {
+	t.Helper()
+	list, err := c.Clientset().CoreV1().Pods(Namespace).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestUnschedulableMessage(t *testing.T) {

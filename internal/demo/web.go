@@ -164,6 +164,8 @@ type message struct {
 	HTML     string    `json:"html"`
 	Edited   bool      `json:"edited"`
 	Document *document `json:"document,omitempty"`
+	// Keyboard is the message's inline keyboard, rows of buttons.
+	Keyboard [][]telegramtest.Button `json:"keyboard,omitempty"`
 }
 
 type document struct {
@@ -208,7 +210,7 @@ func (p *page) snapshot(chat int64) snapshot {
 	bot := p.tg.Bot().ID
 	for _, m := range msgs {
 		text, mode := m.Text, m.ParseMode
-		v := message{ID: m.ID, FromBot: m.From.ID == bot, From: m.From.FirstName, Date: m.Date.UnixMilli(), Edited: m.History != nil}
+		v := message{ID: m.ID, FromBot: m.From.ID == bot, From: m.From.FirstName, Date: m.Date.UnixMilli(), Edited: m.Edits > 0, Keyboard: m.Keyboard}
 		if d := m.Document; d != nil {
 			text = d.Caption
 			v.Document = &document{Name: d.Name, Size: len(d.Content), URL: fmt.Sprintf("/api/chats/%d/files/%d", chat, m.ID)}

@@ -5,13 +5,11 @@ package notify
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"gitlab.com/derrick-kit/derrick/internal/pipeline"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -23,7 +21,7 @@ type Config struct {
 	Timeout    time.Duration  // NOTIFY_TIMEOUT: bound on all attempts together
 	Location   *time.Location // NOTIFY_TZ
 	TimeFormat string         // NOTIFY_TIME_FORMAT (Go layout)
-	Lang       pipeline.Lang  // NOTIFY_LANG: ru (default) or en
+	Lang       Lang           // NOTIFY_LANG: ru (default) or en
 }
 
 // Defaults of the optional variables.
@@ -64,7 +62,7 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	}
 	c.Location = loc
 	lang := strings.TrimSpace(getenv("NOTIFY_LANG"))
-	if c.Lang, err = pipeline.ParseLang(lang); err != nil {
+	if c.Lang, err = ParseLang(lang); err != nil {
 		return c, fmt.Errorf("NOTIFY_LANG must be ru (the default) or en, got %q", lang)
 	}
 	if v := strings.TrimSpace(getenv("NOTIFY_TIMEOUT")); v != "" {
@@ -77,12 +75,8 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	if !delivery {
 		return c, nil
 	}
-	if c.Token == "" {
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is not set: give the bot token from @BotFather as a masked CI/CD variable")
-	}
-	if strings.ContainsAny(c.Token, " /?#\t\n") {
-		// Never echo the value: it is a secret.
-		return c, fmt.Errorf("TELEGRAM_BOT_TOKEN is malformed: a token looks like 123456:ABC-DEF… with no spaces or slashes")
+	if err := telegram.CheckConfig(c.Token, c.APIURL); err != nil {
+		return c, err
 	}
 	if c.ChatID == "" {
 		return c, fmt.Errorf("TELEGRAM_CHAT_ID is not set: it must be an integer chat id or @channel")
@@ -92,10 +86,6 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	}
 	if c.APIURL == "" {
 		c.APIURL = telegram.DefaultAPIURL
-	}
-	u, err := url.Parse(c.APIURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, fmt.Errorf("TELEGRAM_API_URL must be an http:// or https:// URL such as %s, got %q", telegram.DefaultAPIURL, c.APIURL)
 	}
 	return c, nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gitlab.com/derrick-kit/derrick/internal/pipeline"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -55,7 +55,7 @@ Exit status: 0 delivered, 1 delivery failed after retries, 2 bad argument or var
 // stderr with the token masked; a dry run prints the message on stdout.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	token := strings.TrimSpace(getenv("TELEGRAM_BOT_TOKEN"))
-	redact := telegram.NewRedactor(token)
+	redact := redact.New(token)
 	log := slog.New(redact.Handler(slog.NewJSONHandler(stderr, nil)))
 
 	fs := flag.NewFlagSet("notifier", flag.ContinueOnError)
@@ -70,9 +70,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err == nil && len(words) != 1 {
 		err = fmt.Errorf("want exactly one status word (created, success, failed, deployed or deploy-failed), got %d arguments", len(words))
 	}
-	var status pipeline.Status
+	var status Status
 	if err == nil {
-		status, err = pipeline.ParseStatus(words[0])
+		status, err = ParseStatus(words[0])
 	}
 	if err != nil {
 		log.Error("bad arguments: "+err.Error(), "usage", "notifier [--dry-run] created|success|failed|deployed|deploy-failed")
@@ -81,10 +81,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	cfg, err := LoadConfig(getenv, !*dryRun)
 	if err == nil {
-		var ev pipeline.Event
-		ev, err = pipeline.FromEnv(getenv, status)
+		var ev Event
+		ev, err = EventFromEnv(getenv, status)
 		if err == nil {
-			return deliver(ctx, log, cfg, pipeline.MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
+			return deliver(ctx, log, cfg, MessageIn(cfg.Lang, ev, cfg.Location, cfg.TimeFormat), *dryRun, stdout)
 		}
 	}
 	log.Error("configuration error: " + err.Error())

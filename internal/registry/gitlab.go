@@ -133,25 +133,97 @@ func (g *GitLab) Refresh(ctx context.Context) ([]Tag, error) {
 func (g *GitLab) DetailFailures() int64 { return g.failures.count.Load() }
 
 func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
-	g.mu.Lock()
-	repo := g.repo
-	g.mu.Unlock()
-	if repo == nil {
-		var err error
-		if repo, err = g.findRepository(ctx); err != nil {
-			return nil, err
-		}
-		g.mu.Lock()
-		g.repo = repo
-		g.mu.Unlock()
+	repo, err := g.registryRepo(ctx)
+	if err != nil {
+		return nil, err
 	}
 	tags, gone, err := g.listTags(ctx, repo)
 	if gone {
-		g.mu.Lock()
-		g.repo = nil // look it up again next time
-		g.mu.Unlock()
+		g.forget()
 	}
 	return tags, err
+}
+
+// registryRepo returns the registry repository, found once and remembered.
+func (g *GitLab) registryRepo(ctx context.Context) (*gitlab.RegistryRepository, error) {
+	g.mu.Lock()
+	repo := g.repo
+	g.mu.Unlock()
+	if repo != nil {
+		return repo, nil
+	}
+	repo, err := g.findRepository(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.repo = repo
+	g.mu.Unlock()
+	return repo, nil
+}
+
+// forget drops the remembered repository: it is looked up again next time.
+func (g *GitLab) forget() {
+	g.mu.Lock()
+	g.repo = nil
+	g.mu.Unlock()
+}
+
+// Resolve asks GitLab for one tag's current digest and build time with the
+// REST tag detail (one request once the repository is known; GitLab reads
+// the tag's manifest from the registry), never from the listing cache.
+// GitLab's 404 does not say whether the tag or the repository is missing
+// (the client drops the body), so on a 404 the repository is looked up
+// again: still there, the tag is missing; replaced, the tag is asked of the
+// new one.
+func (g *GitLab) Resolve(ctx context.Context, tag string) (Tag, error) {
+	if err := checkTag(tag); err != nil {
+		return Tag{}, err
+	}
+	repo, err := g.registryRepo(ctx)
+	if err != nil {
+		return Tag{}, err
+	}
+	for again := false; ; again = true {
+		t, err := g.tagDetail(ctx, repo, tag)
+		if !errors.Is(err, gitlab.ErrNotFound) || again {
+			return t, err
+		}
+		g.forget()
+		now, ferr := g.registryRepo(ctx)
+		if ferr != nil {
+			return Tag{}, ferr
+		}
+		if now.ID == repo.ID {
+			return Tag{}, fmt.Errorf("%s: %w", tagWhat(g, repo, tag), ErrTagNotFound)
+		}
+		repo = now
+	}
+}
+
+func tagWhat(g *GitLab, repo *gitlab.RegistryRepository, tag string) string {
+	return fmt.Sprintf("get tag %q of registry repository %q of GitLab project %q", tag, repo.Path, g.project)
+}
+
+// tagDetail reads one tag with GET …/registry/repositories/:id/tags/:name; a
+// 404 comes back as gitlab.ErrNotFound, wrapped.
+func (g *GitLab) tagDetail(ctx context.Context, repo *gitlab.RegistryRepository, tag string) (Tag, error) {
+	what := tagWhat(g, repo, tag)
+	d, _, err := g.client.ContainerRegistry.GetRegistryRepositoryTagDetail(g.project, repo.ID, tag, gitlab.WithContext(ctx))
+	if errors.Is(err, gitlab.ErrNotFound) {
+		return Tag{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err != nil {
+		return Tag{}, g.apiError(err, what, "")
+	}
+	if d == nil || d.Digest == "" {
+		return Tag{}, fmt.Errorf("%s: GitLab gave no digest", what)
+	}
+	t := Tag{Name: tag, Digest: d.Digest}
+	if d.CreatedAt != nil {
+		t.Created = d.CreatedAt.UTC()
+	}
+	return t, nil
 }
 
 const tagsQuery = `query($id: ContainerRepositoryID!, $first: Int, $after: String) {

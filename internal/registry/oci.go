@@ -217,6 +217,29 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	return out, nil
 }
 
+// Resolve reads one tag's current digest with a HEAD of its manifest (a GET
+// where the registry gives no digest), never from the listing cache; the
+// build time comes from the digest cache or, for a digest not seen yet, from
+// its manifest and config. A build time that cannot be read leaves Created
+// zero: the digest is what a confirmation compares.
+func (o *OCI) Resolve(ctx context.Context, tag string) (Tag, error) {
+	if err := checkTag(tag); err != nil {
+		return Tag{}, err
+	}
+	t, ok, err := o.describe(ctx, tag, false)
+	switch {
+	case err != nil && t.Digest != "" && ctx.Err() == nil:
+		o.failures.log.Warn("tag resolved without build time: reading its details failed",
+			"source", o.failures.what, "tag", tag, "digest", t.Digest, "error", err.Error())
+		return Tag{Name: tag, Digest: t.Digest}, nil
+	case err != nil:
+		return Tag{}, err
+	case !ok:
+		return Tag{}, fmt.Errorf("get manifest of %s:%s: %w", o.image, tag, ErrTagNotFound)
+	}
+	return t, nil
+}
+
 var errColdStart = errors.New("no digest known yet")
 
 // maxTagPages stops a registry whose Link headers loop.

@@ -6,6 +6,8 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,6 +31,33 @@ var (
 	_ Lister = (*GitLab)(nil)
 	_ Lister = (*OCI)(nil)
 )
+
+// Resolver looks one tag up afresh, past any listing cache, so that a
+// confirmation sees whether the tag moved to another image since it was
+// shown. A tag the registry does not have gives an error wrapping
+// ErrTagNotFound.
+type Resolver interface {
+	Resolve(ctx context.Context, tag string) (Tag, error)
+}
+
+var (
+	_ Resolver = (*GitLab)(nil)
+	_ Resolver = (*OCI)(nil)
+)
+
+// ErrTagNotFound reports that the registry has no tag of that name.
+var ErrTagNotFound = errors.New("no such tag in the registry")
+
+// tagRE is the OCI distribution grammar of a tag.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// checkTag refuses a name that cannot be a tag before it goes into a URL.
+func checkTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("%q is not a tag name (letters, digits, _ . -, at most 128): %w", tag, ErrTagNotFound)
+	}
+	return nil
+}
 
 // concurrency bounds the per-tag requests a source runs at once.
 const concurrency = 8

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,11 +31,15 @@ type GitLabRepo struct {
 // yet a cursor past all the tags asked for with first, as GitLab.com does;
 // field errors in the errors array with the tag's path; null for a
 // repository it does not know; 401 {"errors":[{"message":"Invalid token"}]}.
+// And the REST tag detail (GET …/registry/repositories/:id/tags/:name):
+// 404 {"message":"404 Tag Not Found"} for a tag, {"message":"404 Not found"}
+// for a repository it does not have.
 type GitLab struct {
 	Project  string             // escaped as the client sends it, e.g. oil%2Frefinery
 	Repos    []GitLabRepo       // served two per page
 	Tags     map[int64][]string // repository id -> tag names in the registry's order
 	Created  map[string]string  // tag -> createdAt; absent: null with a field error
+	Digests  map[string]string  // tag -> digest; absent: "sha256:" + tag
 	Status   int                // non-zero: every request gets it
 	Body     string             // with status
 	Token    string             // the accepted PRIVATE-TOKEN
@@ -83,6 +88,10 @@ func (f *GitLab) Start(t testing.TB) *httptest.Server {
 			return
 		}
 		prefix := "/api/v4/projects/" + f.Project + "/registry/repositories"
+		if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix+"/"); ok {
+			f.serveTagDetail(w, rest)
+			return
+		}
 		if r.URL.EscapedPath() != prefix {
 			w.WriteHeader(http.StatusNotFound)
 			fmt.Fprint(w, `{"message":"404 Project Not Found"}`)
@@ -120,6 +129,44 @@ func (f *GitLab) Start(t testing.TB) *httptest.Server {
 		}
 	})
 	return srv
+}
+
+// digest is the tag's manifest digest.
+func (f *GitLab) digest(tag string) string {
+	if d, ok := f.Digests[tag]; ok {
+		return d
+	}
+	return "sha256:" + tag
+}
+
+// serveTagDetail answers GET …/registry/repositories/<id>/tags/<name> in the
+// shape of GitLab's ContainerRegistry::TagDetails entity.
+func (f *GitLab) serveTagDetail(w http.ResponseWriter, rest string) {
+	idText, escaped, ok := strings.Cut(rest, "/tags/")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	name, uerr := url.PathUnescape(escaped)
+	i := slices.IndexFunc(f.Repos, func(r GitLabRepo) bool { return r.ID == id })
+	if !ok || err != nil || uerr != nil || i < 0 {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"404 Not found"}`)
+		return
+	}
+	if !slices.Contains(f.Tags[id], name) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"404 Tag Not Found"}`)
+		return
+	}
+	repo := f.Repos[i]
+	d := f.digest(name)
+	out := map[string]any{
+		"name": name, "path": repo.Path + ":" + name, "location": repo.Location + ":" + name,
+		"revision": strings.TrimPrefix(d, "sha256:"), "short_revision": strings.TrimPrefix(d, "sha256:")[:min(9, len(d)-7)],
+		"digest": d, "created_at": nil, "total_size": 3800,
+	}
+	if c, ok := f.Created[name]; ok {
+		out["created_at"] = c
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 var gidRE = regexp.MustCompile(`^gid://gitlab/ContainerRepository/([0-9]+)$`)
@@ -184,7 +231,7 @@ func (f *GitLab) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	nodes := []node{}
 	var errs []map[string]any
 	for i, n := range shown {
-		nd := node{Name: n, Digest: "sha256:" + n}
+		nd := node{Name: n, Digest: f.digest(n)}
 		if c, ok := f.Created[n]; ok {
 			nd.CreatedAt = &c
 		} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ const DefaultAPIURL = "https://api.telegram.org"
 type Client struct {
 	http   *resty.Client
 	token  string
-	redact Redactor
+	redact redact.Redactor
 	retry  Retry
 }
 
@@ -35,11 +36,8 @@ func NewClient(apiURL, token string, retry Retry) *Client {
 		SetBaseURL(strings.TrimRight(apiURL, "/")).
 		SetLogger(discardLogger{}). // resty would print the URL, token included
 		SetHeader("User-Agent", "derrick")
-	return &Client{http: hc, token: token, redact: NewRedactor(token), retry: retry}
+	return &Client{http: hc, token: token, redact: redact.New(token), retry: retry}
 }
-
-// Redactor returns the redactor that masks this client's token.
-func (c *Client) Redactor() Redactor { return c.redact }
 
 // SendOptions are the optional parameters of sendMessage that Derrick uses.
 type SendOptions struct {

@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"encoding/json"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
+
+const testToken = "123456:AAH-secret_Token"
 
 func TestClientSendMessage(t *testing.T) {
 	var calls atomic.Int32
@@ -65,7 +68,7 @@ func TestClientErrorsNeverShowToken(t *testing.T) {
 		{"dropped connection", func(w http.ResponseWriter, r *http.Request) {
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()
-		}, "/bot" + Mask + "/sendMessage"},
+		}, "/bot" + redact.Mask + "/sendMessage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,11 @@ type Message struct {
 	// History holds the earlier versions of Text, oldest first; nil if never edited.
 	History  []string
 	Document *Document
+	// Keyboard is the inline keyboard (reply_markup's inline_keyboard), rows
+	// of buttons; nil when the message has none.
+	Keyboard [][]Button
+	// Edits counts the edits of text or keyboard.
+	Edits int
 }
 
 // Document is a file the bot sent.
@@ -222,6 +227,7 @@ type wireMessage struct {
 	Caption   string        `json:"caption,omitempty"`
 	// ForwardOrigin is set on injected forwards only.
 	ForwardOrigin *wireOrigin `json:"forward_origin,omitempty"`
+	ReplyMarkup   *wireMarkup `json:"reply_markup,omitempty"`
 }
 
 // wireOrigin is a MessageOrigin of the Bot API (only "user" is emulated).
@@ -248,8 +254,11 @@ func (s *Server) wireLocked(m Message) wireMessage {
 		w.Document = &wireDocument{FileID: d.FileID, FileUniqueID: d.FileID, FileName: d.Name, FileSize: len(d.Content)}
 		w.Caption = m.Plain
 	}
-	if m.History != nil {
+	if m.Edits > 0 {
 		w.EditDate = time.Now().Unix()
+	}
+	if m.Keyboard != nil {
+		w.ReplyMarkup = &wireMarkup{InlineKeyboard: m.Keyboard}
 	}
 	return w
 }

@@ -66,7 +66,7 @@ func TestGotgbotClient(t *testing.T) {
 
 	doc := &Document{FileID: "document-1", Name: "logs.txt", Content: []byte("a\nb\n")}
 	want := []Message{
-		{ID: 2, ChatID: -42, From: s.Bot(), Text: "<b>pods</b>: 4", ParseMode: "HTML", Plain: "pods: 4", History: []string{"<b>pods</b>: 3"}},
+		{ID: 2, ChatID: -42, From: s.Bot(), Text: "<b>pods</b>: 4", ParseMode: "HTML", Plain: "pods: 4", History: []string{"<b>pods</b>: 3"}, Edits: 1},
 		{ID: 3, ChatID: -42, From: s.Bot(), Plain: "logs", Document: &Document{FileID: doc.FileID, Name: doc.Name, Content: doc.Content, Caption: "logs"}},
 		{ID: 4, ChatID: -42, From: s.Bot(), Document: doc},
 	}

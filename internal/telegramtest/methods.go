@@ -63,9 +63,13 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	kb, _, e := keyboardParam(p)
+	if e != nil {
+		return nil, e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.appendLocked(Message{ChatID: chatID, From: s.cfg.Bot, Text: p.vals["text"], ParseMode: p.vals["parse_mode"], Plain: plain})
+	m := s.appendLocked(Message{ChatID: chatID, From: s.cfg.Bot, Text: p.vals["text"], ParseMode: p.vals["parse_mode"], Plain: plain, Keyboard: kb})
 	return s.wireLocked(m), nil
 }
 
@@ -74,30 +78,28 @@ func (s *Server) editMessageText(_ context.Context, p params) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	id, _, e := p.int("message_id")
+	// Without reply_markup the edit removes the inline keyboard, as Telegram does.
+	kb, _, e := keyboardParam(p)
 	if e != nil {
 		return nil, e
 	}
 	text, mode := p.vals["text"], p.vals["parse_mode"]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.chats[chatID]
-	var m *Message
-	if c != nil && id > 0 && id <= int64(len(c.msgs)) {
-		m = &c.msgs[id-1] // message IDs are 1, 2, ... per chat
-	}
+	m, e := s.editableLocked(p, chatID)
 	switch {
-	case m == nil:
-		return nil, badRequest("message to edit not found")
-	case m.From.ID != s.cfg.Bot.ID:
-		return nil, badRequest("message can't be edited")
+	case e != nil:
+		return nil, e
 	case m.Document != nil:
 		return nil, badRequest("there is no text in the message to edit")
-	case m.Text == text && m.ParseMode == mode:
-		return nil, badRequest("message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+	case m.Text == text && m.ParseMode == mode && slices.EqualFunc(m.Keyboard, kb, slices.Equal):
+		return nil, badRequest(notModified)
 	}
-	m.History = append(slices.Clip(m.History), m.Text) // never share a backing array with readers
-	m.Text, m.ParseMode, m.Plain = text, mode, plain
+	if m.Text != text || m.ParseMode != mode {
+		m.History = append(slices.Clip(m.History), m.Text) // never share a backing array with readers
+	}
+	m.Text, m.ParseMode, m.Plain, m.Keyboard = text, mode, plain, kb
+	m.Edits++
 	s.notifyLocked()
 	return s.wireLocked(*m), nil
 }
@@ -189,13 +191,6 @@ func (s *Server) deleteWebhook(_ context.Context, p params) (any, *apiError) {
 		defer s.mu.Unlock()
 		s.updates = nil
 		s.notifyLocked()
-	}
-	return true, nil
-}
-
-func (s *Server) answerCallbackQuery(_ context.Context, p params) (any, *apiError) {
-	if p.vals["callback_query_id"] == "" {
-		return nil, badRequest("query is too old and response timeout expired or query ID is invalid")
 	}
 	return true, nil
 }

@@ -115,7 +115,7 @@ func TestEditMessageText(t *testing.T) {
 			}
 		})
 	}
-	want := []Message{{ID: 1, ChatID: 9, From: s.Bot(), Text: "v3", Plain: "v3", History: []string{"v1", "<i>v2</i>"}}}
+	want := []Message{{ID: 1, ChatID: 9, From: s.Bot(), Text: "v3", Plain: "v3", History: []string{"v1", "<i>v2</i>"}, Edits: 2}}
 	if diff := cmp.Diff(want, s.Messages(9), ignoreDate); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
@@ -216,13 +216,22 @@ func TestSmallMethods(t *testing.T) {
 	if !result[bool](t, call(t, s, "form", "deleteWebhook", map[string]any{"drop_pending_updates": true})) || s.Pending() != 0 {
 		t.Errorf("deleteWebhook(drop_pending_updates): %d updates pending, want 0", s.Pending())
 	}
-	if !result[bool](t, call(t, s, "json", "answerCallbackQuery", map[string]any{"callback_query_id": "q1"})) {
+	call(t, s, "json", "sendMessage", map[string]any{"chat_id": 1, "text": "sure?",
+		"reply_markup": map[string]any{"inline_keyboard": [][]map[string]string{{{"text": "yes", "callback_data": "y"}}}}})
+	id, err := s.PressButton(User{ID: 1}, 1, 2, "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !result[bool](t, call(t, s, "json", "answerCallbackQuery", map[string]any{"callback_query_id": id})) {
 		t.Error("answerCallbackQuery returned false")
 	}
-	if r := call(t, s, "json", "answerCallbackQuery", nil); r.Status != 400 {
-		t.Errorf("answerCallbackQuery without id: status %d, want 400", r.Status)
+	for _, p := range []map[string]any{nil, {"callback_query_id": "q1"}} {
+		if r := call(t, s, "json", "answerCallbackQuery", p); r.Status != 400 ||
+			r.Description != "Bad Request: query is too old and response timeout expired or query ID is invalid" {
+			t.Errorf("answerCallbackQuery %v: %d %q, want 400 query is too old", p, r.Status, r.Description)
+		}
 	}
-	want := map[string]int{"deleteWebhook": 2, "answercallbackquery": 2, "getMe": 0, "nope": 0}
+	want := map[string]int{"deleteWebhook": 2, "answercallbackquery": 3, "getMe": 0, "nope": 0}
 	got := map[string]int{}
 	for m := range want {
 		got[m] = s.Calls(m)

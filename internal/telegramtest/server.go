@@ -52,18 +52,20 @@ type Server struct {
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections that have not sent a request yet
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every change of state
-	calls    map[string]int
-	faults   []*Fault
-	updates  []update      // not yet confirmed by the bot
-	lastUpd  int64         // update_id of the newest update
-	allowed  []string      // allowed_updates of the last getUpdates that gave it
-	poll     chan struct{} // closed to terminate the getUpdates that is running
-	chats    map[int64]*chat
-	files    map[string]Document // by file_id
-	commands map[commandKey][]Command
-	users    map[int64]User // accounts Telegram knows: who wrote, or was set as a member
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every change of state
+	calls     map[string]int
+	faults    []*Fault
+	updates   []update      // not yet confirmed by the bot
+	lastUpd   int64         // update_id of the newest update
+	allowed   []string      // allowed_updates of the last getUpdates that gave it
+	poll      chan struct{} // closed to terminate the getUpdates that is running
+	chats     map[int64]*chat
+	files     map[string]Document // by file_id
+	commands  map[commandKey][]Command
+	users     map[int64]User    // accounts Telegram knows: who wrote, or was set as a member
+	presses   map[string]*Press // callback queries by id
+	lastQuery int64
 }
 
 // New starts a Server listening on cfg.Addr (default a free port on 127.0.0.1).
@@ -101,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		chats:    map[int64]*chat{},
 		files:    map[string]Document{},
 		commands: map[commandKey][]Command{},
+		presses:  map[string]*Press{},
 		fresh:    map[net.Conn]bool{},
 	}
 	s.http = &http.Server{
@@ -169,17 +172,18 @@ var methods = map[string]struct {
 	name string
 	fn   methodFunc
 }{
-	"getme":               {"getMe", (*Server).getMe},
-	"getupdates":          {"getUpdates", (*Server).getUpdates},
-	"sendmessage":         {"sendMessage", (*Server).sendMessage},
-	"editmessagetext":     {"editMessageText", (*Server).editMessageText},
-	"senddocument":        {"sendDocument", (*Server).sendDocument},
-	"setmycommands":       {"setMyCommands", (*Server).setMyCommands},
-	"getmycommands":       {"getMyCommands", (*Server).getMyCommands},
-	"deletewebhook":       {"deleteWebhook", (*Server).deleteWebhook},
-	"answercallbackquery": {"answerCallbackQuery", (*Server).answerCallbackQuery},
-	"getchat":             {"getChat", (*Server).getChat},
-	"getchatmember":       {"getChatMember", (*Server).getChatMember},
+	"getme":                  {"getMe", (*Server).getMe},
+	"getupdates":             {"getUpdates", (*Server).getUpdates},
+	"sendmessage":            {"sendMessage", (*Server).sendMessage},
+	"editmessagetext":        {"editMessageText", (*Server).editMessageText},
+	"senddocument":           {"sendDocument", (*Server).sendDocument},
+	"setmycommands":          {"setMyCommands", (*Server).setMyCommands},
+	"getmycommands":          {"getMyCommands", (*Server).getMyCommands},
+	"deletewebhook":          {"deleteWebhook", (*Server).deleteWebhook},
+	"answercallbackquery":    {"answerCallbackQuery", (*Server).answerCallbackQuery},
+	"editmessagereplymarkup": {"editMessageReplyMarkup", (*Server).editMessageReplyMarkup},
+	"getchat":                {"getChat", (*Server).getChat},
+	"getchatmember":          {"getChatMember", (*Server).getChatMember},
 }
 
 // ServeHTTP answers one Bot API request. New already serves it on URL; the demo may mount it too.

@@ -158,7 +158,8 @@ func TestBodyEncodings(t *testing.T) {
 			if diff := cmp.Diff(cmds, s.Commands(CommandScope{Type: "chat", ChatID: -100}, "ru")); diff != "" {
 				t.Errorf("commands (-want +got):\n%s", diff)
 			}
-			want := []Message{{ID: 1, ChatID: -100, From: s.Bot(), Text: "<b>привет</b>", ParseMode: "HTML", Plain: "привет"}}
+			want := []Message{{ID: 1, ChatID: -100, From: s.Bot(), Text: "<b>привет</b>", ParseMode: "HTML", Plain: "привет",
+				Keyboard: [][]Button{{{Text: "ok", CallbackData: "1"}}}}}
 			if diff := cmp.Diff(want, s.Messages(-100), ignoreDate); diff != "" {
 				t.Errorf("messages (-want +got):\n%s", diff)
 			}

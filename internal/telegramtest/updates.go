@@ -28,6 +28,7 @@ type update struct {
 	id   int64
 	kind string // the Update field that is set, as named in allowed_updates
 	msg  wireMessage
+	cb   *wireCallback // kind "callback_query"
 }
 
 const conflictDesc = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
@@ -106,11 +107,16 @@ func (s *Server) deliverableLocked(limit int64) []any {
 			break
 		}
 		if len(s.allowed) == 0 || slices.Contains(s.allowed, u.kind) {
-			m := u.msg
-			out = append(out, struct {
-				UpdateID int64        `json:"update_id"`
-				Message  *wireMessage `json:"message,omitempty"`
-			}{u.id, &m})
+			w := struct {
+				UpdateID      int64         `json:"update_id"`
+				Message       *wireMessage  `json:"message,omitempty"`
+				CallbackQuery *wireCallback `json:"callback_query,omitempty"`
+			}{UpdateID: u.id, CallbackQuery: u.cb}
+			if u.cb == nil {
+				m := u.msg
+				w.Message = &m
+			}
+			out = append(out, w)
 		}
 	}
 	return out

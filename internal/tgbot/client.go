@@ -12,6 +12,7 @@ import (
 
 	"github.com/PaulSonOfLars/gotgbot/v2"
 
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -26,7 +27,7 @@ type Observer interface {
 type retryingClient struct {
 	base   *gotgbot.BaseBotClient
 	retry  telegram.Retry
-	redact telegram.Redactor
+	redact redact.Redactor
 	obs    Observer
 }
 
@@ -40,7 +41,7 @@ func NewClient(apiURL, token string, retry telegram.Retry, obs Observer) gotgbot
 			DefaultRequestOpts: &gotgbot.RequestOpts{APIURL: apiURL, Timeout: 15 * time.Second},
 		},
 		retry:  retry,
-		redact: telegram.NewRedactor(token),
+		redact: redact.New(token),
 		obs:    obs,
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/PaulSonOfLars/gotgbot/v2"
 
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
-	"gitlab.com/derrick-kit/derrick/internal/telegram"
+	"gitlab.com/derrick-kit/derrick/internal/retry"
 )
 
 // Hello starts the bot's session: it checks the token with getMe, retrying
@@ -17,22 +17,21 @@ import (
 // webhook that would make polling fail with 409, and publishes the command
 // menu in every language. Only a rejected token (or ctx) ends it in error.
 func Hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
-	for attempt := 1; ; attempt++ {
+	startup := retry.Policy{Base: 2 * time.Second, Max: 30 * time.Second, OnRetry: func(attempt int, wait time.Duration, err error) {
+		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
+	}}
+	err := startup.Do(ctx, Classify(0), func(ctx context.Context) error {
 		me, err := bot.GetMeWithContext(ctx, nil)
 		if err == nil {
 			bot.User = *me
-			break
 		}
-		if telegram.IsAPIError(err, 401) || telegram.IsAPIError(err, 404) {
-			return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
-		}
-		wait := min(time.Duration(attempt)*2*time.Second, 30*time.Second)
-		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+		return err
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
 	}
 	if _, err := bot.DeleteWebhookWithContext(ctx, nil); err != nil {
 		log.Warn("could not delete a webhook; polling may get 409", "error", err)

@@ -2,10 +2,8 @@ package tgbot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/PaulSonOfLars/gotgbot/v2"
 
 	"gitlab.com/derrick-kit/derrick/internal/chatops"
-	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
 // Handler decides about each message and runs the commands; chatops.Core is
@@ -205,7 +202,6 @@ func (p *Poller) Run(ctx context.Context) error {
 // poll is the loop of getUpdates calls.
 func (r *run) poll(ctx context.Context) error {
 	p := r.p
-	faults := 0
 	pause, lastDones := busyPollMin, int64(-1)
 	for ctx.Err() == nil {
 		offset, busy, handled, dones := r.ledger.state()
@@ -215,25 +211,24 @@ func (r *run) poll(ctx context.Context) error {
 			// long poll while the offset is held back.
 			timeout = 0
 		}
-		updates, err := p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
-			Offset:         offset,
-			Timeout:        int64(timeout / time.Second),
-			AllowedUpdates: []string{"message"},
-			RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
+		var updates []gotgbot.Update
+		err := p.retryPolicy().Do(ctx, Classify(p.opts.Conflict), func(ctx context.Context) error {
+			var err error
+			updates, err = p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
+				Offset:         offset,
+				Timeout:        int64(timeout / time.Second),
+				AllowedUpdates: []string{"message"},
+				RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
+			})
+			return err
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			faults++
-			wait, fatal := p.backoff(err, faults)
-			if fatal {
-				return fmt.Errorf("poll telegram: %w", err)
-			}
-			sleep(ctx, wait)
-			continue
+			p.log.Error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL", "error", err)
+			return fmt.Errorf("poll telegram: %w", err)
 		}
-		faults = 0
 		p.lastOK.Store(time.Now().UnixNano())
 		var fresh []gotgbot.Update
 		for _, u := range updates {
@@ -434,37 +429,6 @@ func (p *Poller) confirm(offset int64) {
 		return
 	}
 	p.log.Info("shutdown: handled updates confirmed", "offset", offset)
-}
-
-// backoff says how long to wait after a failed poll, logging why once.
-func (p *Poller) backoff(err error, faults int) (wait time.Duration, fatal bool) {
-	var apiErr *telegram.APIError
-	errors.As(err, &apiErr)
-	switch {
-	case apiErr != nil && (apiErr.Code == 401 || apiErr.Code == 404):
-		p.log.Error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL", "error", err)
-		return 0, true
-	case apiErr != nil && apiErr.Code == 409:
-		p.log.Error("another instance is polling with this token (or a webhook is set); backing off",
-			"wait", p.opts.Conflict.String(), "error", err)
-		return p.opts.Conflict, false
-	case apiErr != nil && apiErr.Code == 429 && apiErr.RetryAfter > 0:
-		p.log.Warn("telegram flood control; waiting", "retry_after", apiErr.RetryAfter.String())
-		return apiErr.RetryAfter, false
-	}
-	d := min(time.Second<<min(faults-1, 10), p.opts.MaxBackoff)
-	d = d/2 + rand.N(d/2+1)
-	p.log.Warn("poll failed; backing off", "attempt", faults, "wait", d.String(), "error", err)
-	return d, false
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // inputOf extracts a text message; other updates are skipped.

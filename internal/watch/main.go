@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/notify"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
@@ -55,7 +56,7 @@ Exit status: 0 stopped by SIGTERM, 1 could not start, 2 bad variable or state Co
 
 // Main runs `notifier watch` until ctx ends and returns the exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	redact := telegram.NewRedactor(strings.TrimSpace(getenv("TELEGRAM_BOT_TOKEN")), strings.TrimSpace(getenv("GITLAB_TOKEN")))
+	redact := redact.New(strings.TrimSpace(getenv("TELEGRAM_BOT_TOKEN")), strings.TrimSpace(getenv("GITLAB_TOKEN")))
 	log := slog.New(redact.Handler(slog.NewJSONHandler(stderr, nil)))
 	for _, a := range args {
 		if a == "--help" || a == "-help" || a == "-h" {

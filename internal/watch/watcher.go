@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/derrick-kit/derrick/internal/pipeline"
+	"gitlab.com/derrick-kit/derrick/internal/notify"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
@@ -269,7 +269,7 @@ func (w *Watcher) settle(ctx context.Context, project string, ps *ProjectState) 
 // Names of the notify component's jobs (templates/notify.yml), after job_prefix.
 var jobOf = map[rune]string{lineCreated: "notify-created", lineSuccess: "notify-success", lineFailed: "notify-failed"}
 
-var statusOf = map[rune]pipeline.Status{lineCreated: pipeline.Created, lineSuccess: pipeline.Success, lineFailed: pipeline.Failed}
+var statusOf = map[rune]notify.Status{lineCreated: notify.Created, lineSuccess: notify.Success, lineFailed: notify.Failed}
 
 var lineName = map[rune]string{lineCreated: "created", lineSuccess: "success", lineFailed: "failed"}
 
@@ -288,7 +288,7 @@ func (w *Watcher) announce(ctx context.Context, project string, id int64, e *Ent
 		if !w.leads(ctx) {
 			return false // lost the lease during this look: the new holder posts it
 		}
-		text := pipeline.MessageIn(w.cfg.Notify.Lang, pipeline.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
+		text := notify.MessageIn(w.cfg.Notify.Lang, notify.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
 			w.cfg.Notify.Location, w.cfg.Notify.TimeFormat)
 		if err := w.send(ctx, text); err != nil {
 			w.log.Error("line not delivered; trying again next interval", "project", project, "pipeline", id,

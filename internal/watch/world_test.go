@@ -12,8 +12,8 @@ import (
 
 	"gitlab.com/derrick-kit/derrick/internal/gitlabtest"
 	"gitlab.com/derrick-kit/derrick/internal/proctest"
+	"gitlab.com/derrick-kit/derrick/internal/redact"
 	"gitlab.com/derrick-kit/derrick/internal/retry"
-	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
@@ -104,7 +104,7 @@ func (w *world) watcher(t testing.TB) (*Watcher, *Metrics) {
 		t.Fatal(err)
 	}
 	gl.backoff = retry.Policy{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
-	log := slog.New(telegram.NewRedactor(tgToken, gitlabToken).Handler(slog.NewJSONHandler(w.logs, nil)))
+	log := slog.New(redact.New(tgToken, gitlabToken).Handler(slog.NewJSONHandler(w.logs, nil)))
 	wt := New(w.cfg, gl, newSender(w.cfg.Notify, m, gl.backoff), store, state, m, log)
 	wt.now = w.now
 	return wt, m

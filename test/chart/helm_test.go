@@ -208,7 +208,7 @@ func TestTemplateMinimal(t *testing.T) {
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"oil-refinery-application"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get", "list"}},
 	}
 	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)

@@ -103,6 +103,7 @@ func testDeploymentPatchPolicy(ctx context.Context, t *testing.T, c *clustertest
 		{"replicas", `{"spec":{"replicas":5}}`},
 		{"image", `{"spec":{"template":{"spec":{"containers":[{"name":"` + ctr + `","image":"registry.example.com/oil/app:9.9.9"}]}}}}`},
 		{"change-cause annotation", `{"metadata":{"annotations":{"kubernetes.io/change-cause":"/deploy 9.9.9 by 1001"}}}`},
+		{"pinned image and change-cause, as /deploy writes them", `{"metadata":{"annotations":{"kubernetes.io/change-cause":"/deploy 9.9.9 by @alice (1001)"}},"spec":{"template":{"spec":{"containers":[{"name":"` + ctr + `","image":"registry.example.com/oil/app:9.9.9@sha256:` + strings.Repeat("a", 64) + `"}]}}}}`},
 		{"image, replicas and change-cause at once", `{"metadata":{"annotations":{"kubernetes.io/change-cause":"x"}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"` + ctr + `","image":"registry.example.com/oil/app:9.9.9"}]}}}}`},
 	})
 	after, err := c.Client.AppsV1().Deployments(appNS).Get(ctx, app, metav1.GetOptions{})

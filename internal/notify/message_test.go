@@ -1,4 +1,4 @@
-package pipeline
+package notify
 
 import (
 	"strings"
@@ -6,10 +6,6 @@ import (
 	"time"
 	_ "time/tzdata"
 )
-
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
 
 func TestMessage(t *testing.T) {
 	moscow, err := time.LoadLocation("Europe/Moscow")
@@ -44,7 +40,7 @@ func TestMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := FromEnv(env(map[string]string{VarPipelineID: tt.id, VarCreatedAt: tt.createdAt, VarRef: tt.ref}), tt.status)
+			ev, err := EventFromEnv(envOf(map[string]string{VarPipelineID: tt.id, VarCreatedAt: tt.createdAt, VarRef: tt.ref}), tt.status)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +78,7 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 				m[k] = v
 			}
 			m[tt.key] = tt.value
-			_, err := FromEnv(env(m), Created)
+			_, err := EventFromEnv(envOf(m), Created)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}

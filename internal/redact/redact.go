@@ -1,4 +1,6 @@
-package telegram
+// Package redact masks secrets (bot and API tokens) in strings, errors and
+// log records, so that no token reaches a log line, an error or a reply.
+package redact
 
 import (
 	"context"
@@ -10,16 +12,16 @@ import (
 // Mask replaces every secret in text.
 const Mask = "<redacted>"
 
-// Redactor removes secrets (the bot token) from strings, errors and log
+// Redactor removes secrets (tokens) from strings, errors and log
 // records. The zero value redacts nothing. It is safe for concurrent use.
 type Redactor struct {
 	r *strings.Replacer
 }
 
-// NewRedactor returns a Redactor for the given secrets. Each secret is also
+// New returns a Redactor for the given secrets. Each secret is also
 // masked in its URL-escaped form, since Go HTTP errors quote the request URL.
 // Empty secrets are ignored.
-func NewRedactor(secrets ...string) Redactor {
+func New(secrets ...string) Redactor {
 	var pairs []string
 	seen := map[string]bool{}
 	add := func(s string) {

@@ -1,4 +1,4 @@
-package telegram
+package redact
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 const testToken = "123456:AAH-secret_Token"
 
 func TestRedactorString(t *testing.T) {
-	r := NewRedactor(testToken)
+	r := New(testToken)
 	tests := []struct {
 		name, in, want string
 	}{
@@ -33,7 +33,7 @@ func TestRedactorString(t *testing.T) {
 }
 
 func TestRedactorZeroAndEmptyKeepText(t *testing.T) {
-	for _, r := range []Redactor{{}, NewRedactor(""), NewRedactor()} {
+	for _, r := range []Redactor{{}, New(""), New()} {
 		if got := r.String("abc"); got != "abc" {
 			t.Errorf("String = %q, want unchanged", got)
 		}
@@ -44,7 +44,7 @@ func TestRedactorZeroAndEmptyKeepText(t *testing.T) {
 }
 
 func TestRedactorErrorKeepsChain(t *testing.T) {
-	r := NewRedactor(testToken)
+	r := New(testToken)
 	err := r.Error(fmt.Errorf("open %s: %w", testToken, fs.ErrNotExist))
 	if strings.Contains(err.Error(), testToken) {
 		t.Fatalf("token leaked: %v", err)
@@ -56,7 +56,7 @@ func TestRedactorErrorKeepsChain(t *testing.T) {
 
 func TestRedactorHandler(t *testing.T) {
 	var buf bytes.Buffer
-	r := NewRedactor(testToken)
+	r := New(testToken)
 	log := slog.New(r.Handler(slog.NewJSONHandler(&buf, nil)))
 	log = log.With("url", "https://x/bot"+testToken+"/getMe").WithGroup("g")
 	log.Info("calling "+testToken,

@@ -1,6 +1,7 @@
-// Package pipeline turns GitLab CI's predefined variables into a pipeline
-// event and the Russian status line Derrick posts to the team's chat.
-package pipeline
+package notify
+
+// This file turns GitLab CI's predefined variables into a pipeline event and
+// the status line Derrick posts to the team's chat.
 
 import (
 	"fmt"
@@ -97,9 +98,9 @@ const (
 	VarRef        = "CI_COMMIT_REF_NAME"
 )
 
-// FromEnv reads the event from GitLab CI's variables through getenv. Each
+// EventFromEnv reads the event from GitLab CI's variables through getenv. Each
 // error names the variable and what it accepts.
-func FromEnv(getenv func(string) string, status Status) (Event, error) {
+func EventFromEnv(getenv func(string) string, status Status) (Event, error) {
 	ev := Event{Status: status}
 	id := strings.TrimSpace(getenv(VarPipelineID))
 	if id == "" {
