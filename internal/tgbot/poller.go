@@ -1,6 +1,7 @@
 package tgbot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -90,39 +91,17 @@ type Poller struct {
 
 // NewPoller returns a poller for bot (its BotClient should be NewClient's).
 func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Poller {
-	if opts.PollTimeout <= 0 {
-		opts.PollTimeout = 30 * time.Second
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.Conflict <= 0 {
-		opts.Conflict = 10 * time.Second
-	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 16
-	}
-	if opts.ShutdownWait <= 0 {
-		opts.ShutdownWait = 8 * time.Second
-	}
-	if opts.ConfirmTimeout <= 0 {
-		opts.ConfirmTimeout = 2 * time.Second
-	}
-	if opts.ChatQueue <= 0 {
-		opts.ChatQueue = DefaultChatQueue
-	}
-	if opts.StrangerReplyEvery <= 0 {
-		opts.StrangerReplyEvery = DefaultStrangerReplyEvery
-	}
-	if opts.StrangerMemory <= 0 {
-		opts.StrangerMemory = DefaultStrangerMemory
-	}
-	if opts.BusyPoll <= 0 {
-		opts.BusyPoll = time.Second
-	}
-	if opts.MaxMessages <= 0 {
-		opts.MaxMessages = DefaultMaxMessages
-	}
+	opts.PollTimeout = cmp.Or(opts.PollTimeout, 30*time.Second)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, 30*time.Second)
+	opts.Conflict = cmp.Or(opts.Conflict, 10*time.Second)
+	opts.MaxInFlight = cmp.Or(opts.MaxInFlight, 16)
+	opts.ShutdownWait = cmp.Or(opts.ShutdownWait, 8*time.Second)
+	opts.ConfirmTimeout = cmp.Or(opts.ConfirmTimeout, 2*time.Second)
+	opts.ChatQueue = cmp.Or(opts.ChatQueue, DefaultChatQueue)
+	opts.StrangerReplyEvery = cmp.Or(opts.StrangerReplyEvery, DefaultStrangerReplyEvery)
+	opts.StrangerMemory = cmp.Or(opts.StrangerMemory, DefaultStrangerMemory)
+	opts.BusyPoll = cmp.Or(opts.BusyPoll, time.Second)
+	opts.MaxMessages = cmp.Or(opts.MaxMessages, DefaultMaxMessages)
 	p := &Poller{bot: bot, handler: h, log: log, opts: opts}
 	p.lastOK.Store(time.Now().UnixNano())
 	return p
