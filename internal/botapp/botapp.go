@@ -206,7 +206,7 @@ func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, er
 	if err != nil {
 		return nil, fmt.Errorf("argo cd client: %w", err)
 	}
-	return &deploy.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment}, nil
+	return &deploy.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment, Repository: cfg.Core.RegistryImage}, nil
 }
 
 func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error) {

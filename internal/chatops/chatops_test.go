@@ -112,6 +112,9 @@ var goldenCases = []struct {
 	{"viewer_refused", viewer, "/deploy 0.10.5"},
 	{"unknown_command", operator, "/reboot"},
 	{"not_a_command", operator, "hello"},
+	{"history", viewer, "/history"},
+	{"rollback", operator, "/rollback"},
+	{"rollback_viewer_refused", viewer, "/rollback"},
 }
 
 func TestRepliesGolden(t *testing.T) {

@@ -31,7 +31,7 @@ type command struct {
 }
 
 // order is the order of commands in /help and the command menu.
-var order = []string{"showcontainers", "deploy", "set_replicas", "get_nodes", "cordon", "uncordon", "get_pods", "get_logs", "help"}
+var order = []string{"showcontainers", "deploy", "rollback", "history", "set_replicas", "get_nodes", "cordon", "uncordon", "get_pods", "get_logs", "help"}
 
 var commands map[string]command
 
@@ -42,6 +42,8 @@ func init() {
 		"showcontainers": {maxArgs: 0, run: (*Core).showContainers},
 		"deploy":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).deploy},
 		"set_replicas":   {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).setReplicas},
+		"rollback":       {mutates: true, maxArgs: 0, run: (*Core).rollback},
+		"history":        {maxArgs: 0, run: (*Core).history},
 		"get_nodes":      {maxArgs: 0, run: (*Core).getNodes},
 		"cordon":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).cordon},
 		"uncordon":       {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).uncordon},

@@ -22,6 +22,11 @@ type Deployer interface {
 	// calling report when the progress changes. image, when not empty, must
 	// be what the application runs at the end.
 	Wait(ctx context.Context, image string, report func(deploy.Progress)) (deploy.Progress, error)
+	// History lists the last limit rollouts, newest first.
+	History(ctx context.Context, limit int) ([]deploy.Rollout, error)
+	// Previous is what /rollback goes back to: the newest rollout of an
+	// image other than current; ok is false when there is none.
+	Previous(ctx context.Context) (current string, prev deploy.Rollout, ok bool, err error)
 }
 
 var (

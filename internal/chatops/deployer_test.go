@@ -20,8 +20,12 @@ type fakeArgo struct {
 	sets     []string
 }
 
-func (f *fakeArgo) Mode() deploy.Mode                              { return deploy.ArgoCD }
-func (f *fakeArgo) Current(context.Context) (string, int32, error) { return f.image, f.replicas, nil }
+func (f *fakeArgo) Mode() deploy.Mode                                      { return deploy.ArgoCD }
+func (f *fakeArgo) Current(context.Context) (string, int32, error)         { return f.image, f.replicas, nil }
+func (f *fakeArgo) History(context.Context, int) ([]deploy.Rollout, error) { return nil, nil }
+func (f *fakeArgo) Previous(context.Context) (string, deploy.Rollout, bool, error) {
+	return f.image, deploy.Rollout{}, false, nil
+}
 func (f *fakeArgo) SetImage(_ context.Context, image string) error {
 	f.sets = append(f.sets, "image="+image)
 	return nil

@@ -173,3 +173,13 @@ func (t trackedDeployer) Wait(ctx context.Context, image string, report func(dep
 	}
 	return p, track(t.h, t.change, err)
 }
+
+func (t trackedDeployer) History(ctx context.Context, limit int) ([]deploy.Rollout, error) {
+	h, err := t.d.History(ctx, limit)
+	return h, track(t.h, t.change, err)
+}
+
+func (t trackedDeployer) Previous(ctx context.Context) (string, deploy.Rollout, bool, error) {
+	cur, prev, ok, err := t.d.Previous(ctx)
+	return cur, prev, ok, track(t.h, t.change, err)
+}

@@ -28,6 +28,9 @@ type fakeCluster struct {
 	err      error             // every call fails with it when set
 	changes  []string
 	calls    int
+	// revisions are the Deployment's ReplicaSets, newest first; SetImage
+	// adds one.
+	revisions []cluster.Revision
 }
 
 func newFakeCluster() *fakeCluster {
@@ -45,6 +48,12 @@ func newFakeCluster() *fakeCluster {
 		logs: map[string][]string{"oil-refinery-application-7d9f-abcde": lines(71, 100)},
 		deploy: cluster.Deployment{Name: "oil-refinery-application", Namespace: "oil", Container: "app",
 			Image: "registry.example.com/oil/app:0.10.4", Replicas: 3},
+		revisions: []cluster.Revision{
+			{Revision: 2, Image: "registry.example.com/oil/app:0.10.4", ChangeCause: "/deploy 0.10.4 by @ivan (1001)",
+				Created: time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)},
+			{Revision: 1, Image: "registry.example.com/oil/app:0.10.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				Created: time.Date(2026, 11, 28, 17, 2, 0, 0, time.UTC)},
+		},
 	}
 }
 
@@ -134,7 +143,27 @@ func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) 
 	prev := f.deploy.Image
 	f.deploy.Image = image
 	f.record("image=" + image)
+	f.revisions = append([]cluster.Revision{{Revision: int64(len(f.revisions) + 1), Image: image}}, f.revisions...)
 	return prev, nil
+}
+
+func (f *fakeCluster) History(_ context.Context, limit int) ([]cluster.Revision, error) {
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	return f.revisions[:min(limit, len(f.revisions))], nil
+}
+
+func (f *fakeCluster) PreviousImage(context.Context) (string, cluster.Revision, bool, error) {
+	if err := f.call(); err != nil {
+		return "", cluster.Revision{}, false, err
+	}
+	for _, r := range f.revisions {
+		if r.Image != f.deploy.Image {
+			return f.deploy.Image, r, true, nil
+		}
+	}
+	return f.deploy.Image, cluster.Revision{}, false, nil
 }
 
 func (f *fakeCluster) WaitRollout(ctx context.Context, _ time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error) {

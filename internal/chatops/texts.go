@@ -43,6 +43,10 @@ type texts struct {
 	ReplicasProgress                string
 	Outcome                         map[Outcome]string
 	Reason                          map[cluster.ReasonKind]string // a taint is shown as kubectl does
+
+	// /history and /rollback.
+	HistoryHeader, HistoryEmpty string
+	RollbackStart, RollbackNone string
 }
 
 var ru = texts{
@@ -57,16 +61,22 @@ var ru = texts{
 		"uncordon":       "разрешить размещение подов на ноде",
 		"get_pods":       "поды приложения",
 		"get_logs":       "последние 30 строк лога пода",
+		"rollback":       "откатить на предыдущую версию",
+		"history":        "последние 10 развёртываний",
 	},
-	Help:         "Я управляю <b>%s</b> в namespace <b>%s</b>. Ваша роль: оператор.\n\n%s",
-	HelpViewer:   "Я показываю состояние <b>%s</b> в namespace <b>%s</b>. Ваша роль: наблюдатель (только просмотр).\n\n%s",
-	HelpStranger: "У вас нет доступа к этому боту. Ваш Telegram ID: <code>%d</code>. %s",
-	Unknown:      "Неизвестная команда /%s. Список команд: /help",
-	NotCommand:   "Я понимаю только команды. Список команд: /help",
-	Refused:      "Доступ запрещён. Ваш Telegram ID: <code>%d</code>. %s",
-	AskAdmin:     "Передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
-	JoinGroup:    "Вступите в группу команды «%s» (её участники получают доступ сами) или передайте ID администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
-	Unchecked:    "Не удалось проверить, состоите ли вы в группе команды: Telegram не ответил. Попробуйте ещё раз через минуту.",
+	HistoryHeader: "Развёртывания <b>%s</b> (%d, новые сверху):",
+	HistoryEmpty:  "У <b>%s</b> нет истории развёртываний.",
+	RollbackStart: "Откатываю <b>%s</b>: %s → %s…",
+	RollbackNone:  "У <b>%s</b> не к чему откатывать: в истории нет версии, отличной от текущей (%s).",
+	Help:          "Я управляю <b>%s</b> в namespace <b>%s</b>. Ваша роль: оператор.\n\n%s",
+	HelpViewer:    "Я показываю состояние <b>%s</b> в namespace <b>%s</b>. Ваша роль: наблюдатель (только просмотр).\n\n%s",
+	HelpStranger:  "У вас нет доступа к этому боту. Ваш Telegram ID: <code>%d</code>. %s",
+	Unknown:       "Неизвестная команда /%s. Список команд: /help",
+	NotCommand:    "Я понимаю только команды. Список команд: /help",
+	Refused:       "Доступ запрещён. Ваш Telegram ID: <code>%d</code>. %s",
+	AskAdmin:      "Передайте его администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	JoinGroup:     "Вступите в группу команды «%s» (её участники получают доступ сами) или передайте ID администратору, чтобы он добавил вас в CHATOPS_OPERATORS или CHATOPS_VIEWERS.",
+	Unchecked:     "Не удалось проверить, состоите ли вы в группе команды: Telegram не ответил. Попробуйте ещё раз через минуту.",
 	Usages: map[string]string{
 		"deploy":       "/deploy {версия}, например /deploy 0.10.5",
 		"set_replicas": "/set_replicas {число}, например /set_replicas 3",
@@ -130,16 +140,22 @@ var en = texts{
 		"uncordon":       "allow placing pods on a node again",
 		"get_pods":       "pods of the application",
 		"get_logs":       "last 30 log lines of a pod",
+		"rollback":       "roll back to the previous version",
+		"history":        "the last 10 rollouts",
 	},
-	Help:         "I manage <b>%s</b> in namespace <b>%s</b>. Your role: operator.\n\n%s",
-	HelpViewer:   "I show the state of <b>%s</b> in namespace <b>%s</b>. Your role: viewer (read-only).\n\n%s",
-	HelpStranger: "You have no access to this bot. Your Telegram ID is <code>%d</code>. %s",
-	Unknown:      "Unknown command /%s. Commands: /help",
-	NotCommand:   "I only understand commands. Commands: /help",
-	Refused:      "Access denied. Your Telegram ID is <code>%d</code>. %s",
-	AskAdmin:     "Give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
-	JoinGroup:    "Join the team's group “%s” (its members get access by themselves), or give the ID to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
-	Unchecked:    "Could not check whether you are in the team's group: Telegram did not answer. Try again in a minute.",
+	HistoryHeader: "Rollouts of <b>%s</b> (%d, newest first):",
+	HistoryEmpty:  "<b>%s</b> has no rollout history.",
+	RollbackStart: "Rolling <b>%s</b> back: %s → %s…",
+	RollbackNone:  "<b>%s</b> has nothing to roll back to: no version in its history differs from the current one (%s).",
+	Help:          "I manage <b>%s</b> in namespace <b>%s</b>. Your role: operator.\n\n%s",
+	HelpViewer:    "I show the state of <b>%s</b> in namespace <b>%s</b>. Your role: viewer (read-only).\n\n%s",
+	HelpStranger:  "You have no access to this bot. Your Telegram ID is <code>%d</code>. %s",
+	Unknown:       "Unknown command /%s. Commands: /help",
+	NotCommand:    "I only understand commands. Commands: /help",
+	Refused:       "Access denied. Your Telegram ID is <code>%d</code>. %s",
+	AskAdmin:      "Give it to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	JoinGroup:     "Join the team's group “%s” (its members get access by themselves), or give the ID to an administrator to be added to CHATOPS_OPERATORS or CHATOPS_VIEWERS.",
+	Unchecked:     "Could not check whether you are in the team's group: Telegram did not answer. Try again in a minute.",
 	Usages: map[string]string{
 		"deploy":       "/deploy {version}, e.g. /deploy 0.10.5",
 		"set_replicas": "/set_replicas {number}, e.g. /set_replicas 3",

@@ -19,6 +19,9 @@ type ArgoCDDeployer struct {
 	}
 	// Workload is the name the replicas override applies to (the Deployment).
 	Workload string
+	// Repository is the application image's repository without tag
+	// (REGISTRY_IMAGE): the override the history is read from.
+	Repository string
 }
 
 // ArgoClient is what ArgoCDDeployer asks of Argo CD; *argocd.Client is the
@@ -28,6 +31,8 @@ type ArgoClient interface {
 	SetReplicas(ctx context.Context, workload string, n int32) error
 	Sync(ctx context.Context) error
 	WaitHealthy(ctx context.Context, image string, report func(argocd.App)) (argocd.App, error)
+	History(ctx context.Context, repository string) (current string, history []argocd.Deployed, err error)
+	PreviousImage(ctx context.Context, repository string) (current string, prev argocd.Deployed, ok bool, err error)
 }
 
 var _ ArgoClient = (*argocd.Client)(nil)
@@ -76,3 +81,31 @@ func (a *ArgoCDDeployer) Wait(ctx context.Context, image string, report func(Pro
 }
 
 func argoProgress(app argocd.App) Progress { return Progress{Mode: ArgoCD, Argo: argoState(app)} }
+
+// History lists the last limit entries of the Application's history,
+// newest first.
+func (a *ArgoCDDeployer) History(ctx context.Context, limit int) ([]Rollout, error) {
+	_, history, err := a.Argo.History(ctx, a.Repository)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(history) > limit {
+		history = history[:limit]
+	}
+	out := make([]Rollout, len(history))
+	for i, d := range history {
+		out[i] = deployedRollout(d)
+	}
+	return out, nil
+}
+
+// Previous is what a rollback goes back to: the newest history entry whose
+// image differs from the current one; ok is false when there is none.
+func (a *ArgoCDDeployer) Previous(ctx context.Context) (current string, prev Rollout, ok bool, err error) {
+	current, d, ok, err := a.Argo.PreviousImage(ctx, a.Repository)
+	return current, deployedRollout(d), ok, err
+}
+
+func deployedRollout(d argocd.Deployed) Rollout {
+	return Rollout{Revision: d.ID, Image: d.Image, Cause: d.InitiatedBy, When: d.DeployedAt}
+}

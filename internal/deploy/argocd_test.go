@@ -23,6 +23,14 @@ type fakeArgo struct {
 
 var _ ArgoClient = (*fakeArgo)(nil)
 
+func (f *fakeArgo) History(context.Context, string) (string, []argocd.Deployed, error) {
+	return "", nil, f.call("history", "")
+}
+
+func (f *fakeArgo) PreviousImage(context.Context, string) (string, argocd.Deployed, bool, error) {
+	return "", argocd.Deployed{}, false, f.call("previous image", "")
+}
+
 func (f *fakeArgo) call(name, detail string) error {
 	f.calls = append(f.calls, name+detail)
 	return f.fail[name]

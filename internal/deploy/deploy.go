@@ -7,6 +7,7 @@ package deploy
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 )
@@ -74,4 +75,18 @@ type ArgoManagedError struct {
 
 func (e *ArgoManagedError) Error() string {
 	return fmt.Sprintf("deployment %s is managed by Argo CD application %q (%s): set DEPLOY_VIA=argocd", e.Deployment, e.App, e.TrackedBy)
+}
+
+// Rollout is one entry of the application's rollout history, in either
+// mode: a ReplicaSet of the Deployment, or an entry of the Argo CD
+// Application's status.history.
+type Rollout struct {
+	// Revision is the ReplicaSet's revision, or the history entry's id.
+	Revision int64
+	// Image is the application image of the rollout, "" when unknown.
+	Image string
+	// Cause is who made it: the kubernetes.io/change-cause, or Argo CD's
+	// initiatedBy; "" when nothing was recorded.
+	Cause string
+	When  time.Time
 }

@@ -22,6 +22,8 @@ type Cluster interface {
 	Scale(ctx context.Context, replicas int32) (prev int32, err error)
 	SetImage(ctx context.Context, image string) (prev string, err error)
 	WaitRollout(ctx context.Context, every time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error)
+	History(ctx context.Context, limit int) ([]cluster.Revision, error)
+	PreviousImage(ctx context.Context) (current string, prev cluster.Revision, ok bool, err error)
 }
 
 var _ Cluster = (*cluster.Client)(nil)
@@ -80,4 +82,29 @@ func (k *KubernetesDeployer) Wait(ctx context.Context, image string, report func
 func progressOf(r cluster.Rollout) Progress {
 	return Progress{Mode: Kubernetes, Done: r.Done, Failed: r.Failed, Message: r.Message,
 		Desired: r.Desired, Updated: r.Updated, Ready: r.Ready, Available: r.Available}
+}
+
+// History lists the Deployment's last limit rollouts (its ReplicaSets),
+// newest first.
+func (k *KubernetesDeployer) History(ctx context.Context, limit int) ([]Rollout, error) {
+	revs, err := k.Cluster.History(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Rollout, len(revs))
+	for i, r := range revs {
+		out[i] = rolloutOf(r)
+	}
+	return out, nil
+}
+
+// Previous is what a rollback goes back to: the newest revision whose image
+// differs from the current one; ok is false when there is none.
+func (k *KubernetesDeployer) Previous(ctx context.Context) (current string, prev Rollout, ok bool, err error) {
+	current, r, ok, err := k.Cluster.PreviousImage(ctx)
+	return current, rolloutOf(r), ok, err
+}
+
+func rolloutOf(r cluster.Revision) Rollout {
+	return Rollout{Revision: r.Revision, Image: r.Image, Cause: r.ChangeCause, When: r.Created}
 }

@@ -24,6 +24,12 @@ type fakeCluster struct {
 
 var _ Cluster = (*fakeCluster)(nil)
 
+func (f *fakeCluster) History(context.Context, int) ([]cluster.Revision, error) { return nil, nil }
+
+func (f *fakeCluster) PreviousImage(context.Context) (string, cluster.Revision, bool, error) {
+	return f.d.Image, cluster.Revision{}, false, nil
+}
+
 func (f *fakeCluster) Deployment(context.Context) (cluster.Deployment, error) { return f.d, nil }
 
 func (f *fakeCluster) Scale(_ context.Context, n int32) (int32, error) {

@@ -1,0 +1,67 @@
+package chatops
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
+)
+
+// historyLimit is how many rollouts /history lists.
+const historyLimit = 10
+
+// version is how a reply names an image: its tag and a short digest
+// ("0.10.5 (sha256:ab12cd34ef56)"), the whole reference when it has no tag.
+func version(image string) string {
+	_, tag, digest := imageref.Split(image)
+	if tag == "" {
+		tag = image
+		digest = ""
+	}
+	if hex, ok := strings.CutPrefix(digest, "sha256:"); ok {
+		tag += " (sha256:" + hex[:min(12, len(hex))] + ")"
+	}
+	return tag
+}
+
+func (c *Core) history(ctx context.Context, cc cmdCtx) Result {
+	revs, err := c.deployer.History(ctx, historyLimit)
+	if err != nil {
+		return c.fail(ctx, cc, "history", err)
+	}
+	if len(revs) == 0 {
+		return say(OutcomeOK, fmt.Sprintf(c.t.HistoryEmpty, esc(c.name)))
+	}
+	rows := [][]string{{"REVISION", "VERSION", "WHEN", "BY"}}
+	for _, r := range revs {
+		when := "—"
+		if !r.When.IsZero() {
+			when = r.When.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), version(r.Image), when, cmp.Or(r.Cause, "—")})
+	}
+	return listing(fmt.Sprintf(c.t.HistoryHeader, esc(c.name), len(revs)), table(rows), "history.txt")
+}
+
+func (c *Core) rollback(ctx context.Context, cc cmdCtx) Result {
+	current, prev, ok, err := c.deployer.Previous(ctx)
+	if err != nil {
+		return c.fail(ctx, cc, "rollback", err)
+	}
+	if !ok {
+		return say(OutcomeNoop, fmt.Sprintf(c.t.RollbackNone, esc(c.name), esc(version(current))))
+	}
+	to := version(prev.Image)
+	what := "/rollback " + esc(to)
+	if err := c.deployer.SetImage(ctx, prev.Image); err != nil {
+		return c.announced(cc.in, what, c.fail(ctx, cc, "rollback", err))
+	}
+	res := say(OutcomeOK, fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(version(current)), esc(to)))
+	res.Follow = func(ctx context.Context, msg Message) Announcement {
+		return c.follow(ctx, cc, msg, prev.Image, what, change{version: to})
+	}
+	return res
+}
