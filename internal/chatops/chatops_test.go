@@ -164,6 +164,9 @@ func TestRolesAndInput(t *testing.T) {
 		{"tag with bad characters", operator, "/deploy ../x", OutcomeInvalid, "Использование: /deploy", nil},
 		{"deploy the running version changes nothing", operator, "/deploy 0.10.4", OutcomeNoop, "уже версия <b>0.10.4</b>", nil},
 		{"deploy", operator, "/deploy 0.10.5", OutcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5"}},
+		{"rollback to the previous distinct image", operator, "/rollback", OutcomeOK, "0.10.4 → 0.10.3 (sha256:0123456789ab)", []string{"image=registry.example.com/oil/app:0.10.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}},
+		{"viewer cannot roll back", viewer, "/rollback", OutcomeRefused, "доступна только операторам", nil},
+		{"viewer reads the history", viewer, "/history", OutcomeOK, "Развёртывания <b>oil-refinery-application</b> (2", nil},
 		{"logs of a foreign pod", operator, "/get_logs etcd-0", OutcomeInvalid, "Список подов: /get_pods", nil},
 		{"unknown command", operator, "/reboot", OutcomeInvalid, "Неизвестная команда /reboot", nil},
 		{"for this bot in a group", operator, "/get_nodes@oil_bot", OutcomeOK, "Ноды кластера (4):", nil},
@@ -187,6 +190,18 @@ func TestRolesAndInput(t *testing.T) {
 				t.Errorf("a refused command reached the cluster (%d calls) or the registry (%d)", h.cluster.calls, h.registry.n)
 			}
 		})
+	}
+}
+
+func TestRollbackWithNothingToGoBackTo(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.revisions = h.cluster.revisions[:1] // only the running image
+	rec, res := h.run(t, operator, "/rollback")
+	if res.Outcome != OutcomeNoop || !strings.Contains(rec.texts(), "не к чему откатывать") {
+		t.Fatalf("outcome %v, replies %q", res.Outcome, rec.texts())
+	}
+	if len(h.cluster.changes) != 0 {
+		t.Fatalf("changes %v, want none", h.cluster.changes)
 	}
 }
 
