@@ -160,7 +160,7 @@ func TestRolesAndInput(t *testing.T) {
 		{"unknown tag lists the newest", operator, "/deploy 1.0.0", OutcomeInvalid, "Последние версии: <code>0.10.5</code>, <code>main</code>", nil},
 		{"tag with bad characters", operator, "/deploy ../x", OutcomeInvalid, "Использование: /deploy", nil},
 		{"deploy the running version changes nothing", operator, "/deploy 0.10.4", OutcomeNoop, "уже версия <b>0.10.4</b>", nil},
-		{"deploy", operator, "/deploy 0.10.5", OutcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5"}},
+		{"deploy", operator, "/deploy 0.10.5", OutcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5 cause=/deploy 0.10.5 by @op (1001)"}},
 		{"logs of a foreign pod", operator, "/get_logs etcd-0", OutcomeInvalid, "Список подов: /get_pods", nil},
 		{"unknown command", operator, "/reboot", OutcomeInvalid, "Неизвестная команда /reboot", nil},
 		{"for this bot in a group", operator, "/get_nodes@oil_bot", OutcomeOK, "Ноды кластера (4):", nil},

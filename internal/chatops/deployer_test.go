@@ -22,7 +22,7 @@ type fakeArgo struct {
 
 func (f *fakeArgo) Mode() deploy.Mode                              { return deploy.ArgoCD }
 func (f *fakeArgo) Current(context.Context) (string, int32, error) { return f.image, f.replicas, nil }
-func (f *fakeArgo) SetImage(_ context.Context, image string) error {
+func (f *fakeArgo) SetImage(_ context.Context, image, _ string) error {
 	f.sets = append(f.sets, "image="+image)
 	return nil
 }
