@@ -157,7 +157,7 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) Result {
 	if current == image {
 		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version))))
 	}
-	if err := c.deployer.SetImage(ctx, image); err != nil {
+	if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
 		return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
 	}
 	res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))

@@ -26,7 +26,7 @@ func (f *fakeArgo) History(context.Context, int) ([]deploy.Rollout, error) { ret
 func (f *fakeArgo) Previous(context.Context) (string, deploy.Rollout, bool, error) {
 	return f.image, deploy.Rollout{}, false, nil
 }
-func (f *fakeArgo) SetImage(_ context.Context, image string) error {
+func (f *fakeArgo) SetImage(_ context.Context, image, _ string) error {
 	f.sets = append(f.sets, "image="+image)
 	return nil
 }

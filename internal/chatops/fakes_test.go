@@ -136,14 +136,14 @@ func (f *fakeCluster) Scale(_ context.Context, n int32) (int32, error) {
 	return prev, nil
 }
 
-func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) {
+func (f *fakeCluster) SetImageCause(_ context.Context, image, cause string) (string, error) {
 	if err := f.call(); err != nil {
 		return "", err
 	}
 	prev := f.deploy.Image
 	f.deploy.Image = image
-	f.record("image=" + image)
-	f.revisions = append([]cluster.Revision{{Revision: int64(len(f.revisions) + 1), Image: image}}, f.revisions...)
+	f.record("image=" + image + " cause=" + cause)
+	f.revisions = append([]cluster.Revision{{Revision: int64(len(f.revisions) + 1), Image: image, ChangeCause: cause}}, f.revisions...)
 	return prev, nil
 }
 

@@ -56,7 +56,7 @@ func (c *Core) rollback(ctx context.Context, cc cmdCtx) Result {
 	}
 	to := version(prev.Image)
 	what := "/rollback " + esc(to)
-	if err := c.deployer.SetImage(ctx, prev.Image); err != nil {
+	if err := c.deployer.SetImage(ctx, prev.Image, "/rollback to "+cmp.Or(imageTag(prev.Image), prev.Image)+" by "+displayName(cc.in)); err != nil {
 		return c.announced(cc.in, what, c.fail(ctx, cc, "rollback", err))
 	}
 	res := say(OutcomeOK, fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(version(current)), esc(to)))
