@@ -125,7 +125,7 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 	t.Run("command menu", func(t *testing.T) {
 		for lang, first := range map[string]string{"": "версии образа в реестре", "en": "image versions in the registry"} {
 			menu := w.tg.Commands(telegramtest.CommandScope{}, lang)
-			if len(menu) != 9 || menu[0].Command != "showcontainers" || menu[0].Description != first {
+			if len(menu) != 11 || menu[0].Command != "showcontainers" || menu[0].Description != first {
 				t.Errorf("setMyCommands for language %q: %+v", lang, menu)
 			}
 		}
