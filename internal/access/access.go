@@ -7,6 +7,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -138,15 +139,9 @@ type flight struct {
 
 // New returns a Checker for cfg; m may be nil when cfg.GroupID is 0.
 func New(cfg Config, m Membership, log *slog.Logger) *Checker {
-	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = DefaultCacheTTL
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxCached <= 0 {
-		cfg.MaxCached = DefaultMaxCached
-	}
+	cfg.CacheTTL = cmp.Or(cfg.CacheTTL, DefaultCacheTTL)
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.MaxCached = cmp.Or(cfg.MaxCached, DefaultMaxCached)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

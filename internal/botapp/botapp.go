@@ -24,7 +24,6 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/leader"
 	"gitlab.com/derrick-kit/derrick/internal/opshttp"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
-	"gitlab.com/derrick-kit/derrick/internal/retry"
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 	"gitlab.com/derrick-kit/derrick/internal/tgbot"
 )
@@ -81,7 +80,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	if err != nil {
 		return fmt.Errorf("telegram bot: %w", err)
 	}
-	if err := hello(ctx, bot, log); err != nil {
+	if err := tgbot.Hello(ctx, bot, log); err != nil {
 		return err
 	}
 
@@ -100,8 +99,8 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		ChatQueue:          cfg.Delivery.ChatQueue,
 		StrangerReplyEvery: cfg.Delivery.StrangerReplyEvery,
 		OnResult: func(r chatops.Result, d time.Duration) {
-			if r.Outcome != "ignored" {
-				metrics.Command(r.Command, r.Outcome, d)
+			if r.Outcome != chatops.OutcomeIgnored {
+				metrics.Command(r.Command, string(r.Outcome), d)
 			}
 		},
 	}
@@ -198,45 +197,6 @@ func role(e *leader.Elector) func() string {
 	}
 }
 
-// hello checks the token with getMe (retrying while Telegram is
-// unreachable), clears a webhook that would make polling fail with 409, and
-// publishes the command menu.
-func hello(ctx context.Context, bot *gotgbot.Bot, log *slog.Logger) error {
-	startup := retry.Policy{Base: 2 * time.Second, Max: 30 * time.Second, OnRetry: func(attempt int, wait time.Duration, err error) {
-		log.Warn("telegram not reachable at start-up; retrying", "attempt", attempt, "wait", wait.String(), "error", err)
-	}}
-	err := startup.Do(ctx, tgbot.Classify(0), func(ctx context.Context) error {
-		me, err := bot.GetMeWithContext(ctx, nil)
-		if err == nil {
-			bot.User = *me
-		}
-		return err
-	})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		return fmt.Errorf("telegram rejected TELEGRAM_BOT_TOKEN (check it and TELEGRAM_API_URL): %w", err)
-	}
-	if _, err := bot.DeleteWebhookWithContext(ctx, nil); err != nil {
-		log.Warn("could not delete a webhook; polling may get 409", "error", err)
-	}
-	for _, lang := range chatops.Languages() {
-		var cmds []gotgbot.BotCommand
-		for _, item := range chatops.Menu(lang) {
-			cmds = append(cmds, gotgbot.BotCommand{Command: item.Command, Description: item.Description})
-		}
-		opts := &gotgbot.SetMyCommandsOpts{}
-		if lang != "ru" {
-			opts.LanguageCode = lang
-		}
-		if _, err := bot.SetMyCommandsWithContext(ctx, cmds, opts); err != nil {
-			log.Warn("could not publish the command menu", "lang", lang, "error", err)
-		}
-	}
-	return nil
-}
-
 // newDeployer picks how /deploy and /set_replicas change the application.
 func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, error) {
 	if cfg.DeployVia != string(deploy.ArgoCD) {
@@ -265,10 +225,7 @@ func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error
 func ready(ctx context.Context, bot *gotgbot.Bot, kc *cluster.Client, health *chatops.Health) error {
 	passive := health.Failing(chatops.DepRegistry, chatops.DepArgoCD)
 	active := opshttp.CheckAll(ctx,
-		opshttp.Probe{Name: "telegram", Check: func(ctx context.Context) error {
-			_, err := bot.GetMeWithContext(ctx, &gotgbot.GetMeOpts{RequestOpts: &gotgbot.RequestOpts{Timeout: 3 * time.Second}})
-			return err
-		}},
+		opshttp.Probe{Name: "telegram", Check: func(ctx context.Context) error { return tgbot.Ping(ctx, bot) }},
 		opshttp.Probe{Name: chatops.DepKubernetes, Check: kc.Ping},
 	)
 	return errors.Join(append([]error{active}, passive...)...)

@@ -47,17 +47,17 @@ func TestGroupAccess(t *testing.T) {
 		unchecked   bool
 		user        int64
 		text        string
-		wantOutcome string
+		wantOutcome Outcome
 		wantReply   string
 	}{
-		{"member reads", false, member, "/get_pods", outcomeOK, "Поды <b>oil-refinery-application</b> (2):"},
-		{"member cannot change", false, member, "/cordon node-a", outcomeRefused, "доступна только операторам"},
-		{"member's help shows the viewer's commands", false, member, "/start", outcomeOK, "Ваша роль: наблюдатель"},
-		{"group admin changes", false, groupAdmin, "/cordon node-a", outcomeOK, "выведена"},
-		{"group admin's help shows the operator's commands", false, groupAdmin, "/help", outcomeOK, "/deploy — "},
-		{"stranger is told to join the group", false, stranger, "/get_nodes", outcomeRefused, "Вступите в группу команды «Oil team»"},
-		{"stranger's help tells how to get access", false, stranger, "/help", outcomeRefused, "<code>3003</code>. Вступите в группу команды «Oil team»"},
-		{"unchecked stranger is told to try again", true, stranger, "/get_nodes", outcomeRefused, "Не удалось проверить, состоите ли вы в группе команды"},
+		{"member reads", false, member, "/get_pods", OutcomeOK, "Поды <b>oil-refinery-application</b> (2):"},
+		{"member cannot change", false, member, "/cordon node-a", OutcomeRefused, "доступна только операторам"},
+		{"member's help shows the viewer's commands", false, member, "/start", OutcomeOK, "Ваша роль: наблюдатель"},
+		{"group admin changes", false, groupAdmin, "/cordon node-a", OutcomeOK, "выведена"},
+		{"group admin's help shows the operator's commands", false, groupAdmin, "/help", OutcomeOK, "/deploy — "},
+		{"stranger is told to join the group", false, stranger, "/get_nodes", OutcomeRefused, "Вступите в группу команды «Oil team»"},
+		{"stranger's help tells how to get access", false, stranger, "/help", OutcomeRefused, "<code>3003</code>. Вступите в группу команды «Oil team»"},
+		{"unchecked stranger is told to try again", true, stranger, "/get_nodes", OutcomeRefused, "Не удалось проверить, состоите ли вы в группе команды"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestEnglishHasNoCyrillic(t *testing.T) {
 	h := groupHarness(t, "en", true)
 	rec, _ := h.run(t, stranger, "/get_pods")
 	rec2 := &recorder{chatID: operator}
-	h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true, Text: "/cordon node-a", Sent: time.Unix(now-600, 0)}, rec2, "oil_bot")
+	h.handle(t, rec2, Input{UserID: operator, ChatID: operator, Private: true, Text: "/cordon node-a", Sent: time.Unix(now-600, 0)})
 	h.cluster.err = errForbidden
 	rec3, _ := h.run(t, viewer, "/get_nodes")
 	h.cluster.err = nil

@@ -1,8 +1,8 @@
 // Package chatops is the ChatOps bot's core: it parses a chat command,
 // decides whether this user may run it, runs it against the cluster and the
-// registry, and renders the reply as Telegram HTML. It knows nothing of the
-// Telegram client: an adapter turns updates into Input and implements
-// Responder.
+// registry, and returns the reply as Telegram HTML in a Result. It knows
+// nothing of the Telegram client: an adapter turns updates into Input and
+// delivers each Result (splitting long replies, sending documents).
 package chatops
 
 import (
@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gitlab.com/derrick-kit/derrick/internal/access"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
@@ -30,18 +29,6 @@ type Input struct {
 	Sent     time.Time // when Telegram says the user sent it
 	// Forwarded is set for a forwarded message: it is never run.
 	Forwarded bool
-}
-
-// Responder delivers the bot's answers to the chat the Input came from.
-type Responder interface {
-	// Send posts an HTML message and returns its id.
-	Send(ctx context.Context, html string) (int64, error)
-	// Edit replaces the text of a message sent earlier.
-	Edit(ctx context.Context, messageID int64, html string) error
-	// SendDocument posts a file with an HTML caption.
-	SendDocument(ctx context.Context, name string, content []byte, caption string) error
-	// Announce posts an HTML message to another chat (the audit chat).
-	Announce(ctx context.Context, chatID int64, html string) error
 }
 
 // Cluster is what the bot does to Kubernetes.
@@ -84,7 +71,6 @@ type Config struct {
 	RegistryImage      string        // repository /deploy sets; "" keeps the container's
 	AuditChatID        int64         // 0: no audit chat
 	LogLines           int64         // /get_logs tail
-	MaxMessages        int           // longer replies become a document
 	CommandTimeout     time.Duration // BOT_COMMAND_TIMEOUT: bound of one command
 	GroupLogs          bool          // BOT_GROUP_LOGS: /get_logs allowed in groups
 	// Access decides roles; nil: by Operators and Viewers only.
@@ -101,7 +87,6 @@ const (
 	DefaultRolloutTimeout = 5 * time.Minute
 	DefaultProgressEvery  = time.Second
 	DefaultLogLines       = 30
-	DefaultMaxMessages    = 4
 	DefaultCommandTimeout = time.Minute
 )
 
@@ -117,7 +102,6 @@ type Core struct {
 	registry registry.Lister
 	log      *slog.Logger
 	now      func() time.Time
-	target   string // "namespace/deployment", for texts
 	ns, name string
 }
 
@@ -135,9 +119,6 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	}
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = DefaultLogLines
-	}
-	if cfg.MaxMessages <= 0 {
-		cfg.MaxMessages = DefaultMaxMessages
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = DefaultCommandTimeout
@@ -167,42 +148,18 @@ func (c *Core) RoleOf(ctx context.Context, userID int64) access.Decision {
 	return c.cfg.Access.Decide(ctx, userID)
 }
 
-// Outcomes recorded in the audit log and metrics.
-const (
-	outcomeOK      = "ok"
-	outcomeNoop    = "noop"    // valid, nothing needed doing
-	outcomeRefused = "refused" // not allowed for this user
-	outcomeInvalid = "invalid" // bad arguments, unknown command or object
-	outcomeStale   = "stale"   // older than BOT_MAX_COMMAND_AGE
-	outcomeError   = "error"   // the cluster or registry failed
-	outcomeIgnored = "ignored" // not for this bot
-)
-
-// Result says what Handle did, for metrics.
-type Result struct {
-	Command string // without slash; "" when the text was no command
-	Outcome string
-	// Follow, when set, is work the command left to go on in the
-	// background (a /deploy watching its rollout and editing its message).
-	// The adapter runs it outside the chat's queue, so the operator can
-	// keep issuing commands meanwhile, and waits for it at shutdown.
-	Follow func(ctx context.Context)
-}
-
-// Handle runs one message and answers it through out: Triage, then Run.
-// It returns what was done; failures to answer are logged, never retried
-// here (the Responder retries what is safe to retry).
-func (c *Core) Handle(ctx context.Context, in Input, out Responder, botUsername string) Result {
-	return c.Run(ctx, c.Triage(ctx, in, botUsername), out)
+// Handle runs one message: Triage, then Run.
+func (c *Core) Handle(ctx context.Context, in Input, botUsername string) Result {
+	return c.Run(ctx, c.Triage(ctx, in, botUsername))
 }
 
 // audit logs one line per command for this bot.
-func (c *Core) audit(ctx context.Context, v Verdict, outcome string) {
-	if outcome == outcomeIgnored {
+func (c *Core) audit(ctx context.Context, v Verdict, outcome Outcome) {
+	if outcome == OutcomeIgnored {
 		return
 	}
 	level := slog.LevelInfo
-	if outcome == outcomeRefused || outcome == outcomeError {
+	if outcome == OutcomeRefused || outcome == OutcomeError {
 		level = slog.LevelWarn
 	}
 	attrs := []any{"user_id", v.In.UserID, "username", v.In.Username, "chat_id", v.In.ChatID,
@@ -236,66 +193,18 @@ func (c *Core) usage(name string) string {
 	return fmt.Sprintf(c.t.Usage, esc(u))
 }
 
-// announce tells the audit chat, when there is one, who changed what and
-// how it ended.
-func (c *Core) announce(ctx context.Context, out Responder, in Input, what, outcome string) {
+// announced adds to res the audit chat's line, when there is an audit
+// chat, saying who changed what and how it ended (res.Outcome).
+func (c *Core) announced(in Input, what string, res Result) Result {
+	res.Announce = c.announcement(in, what, res.Outcome)
+	return res
+}
+
+func (c *Core) announcement(in Input, what string, outcome Outcome) Announcement {
 	if c.cfg.AuditChatID == 0 || c.cfg.AuditChatID == in.ChatID {
-		return
+		return Announcement{}
 	}
-	text := fmt.Sprintf(c.t.Audit, esc(displayName(in)), what, c.t.Outcome[outcome])
-	if err := out.Announce(ctx, c.cfg.AuditChatID, text); err != nil {
-		c.log.Warn("audit chat announcement failed", "chat_id", c.cfg.AuditChatID, "error", err)
-	}
-}
-
-// reply sends an HTML answer, split to fit Telegram, or as a document when
-// it would take more than MaxMessages messages.
-func (c *Core) reply(ctx context.Context, out Responder, html string) {
-	chunks := telegram.SplitHTML(html, telegram.MaxMessageLength)
-	for _, chunk := range chunks {
-		if _, err := out.Send(ctx, chunk); err != nil {
-			c.log.Warn("reply not delivered", "error", err)
-			return
-		}
-	}
-}
-
-// replyLong sends header plus body lines, as messages when they fit in
-// MaxMessages, else as a text document named file with header as caption.
-func (c *Core) replyLong(ctx context.Context, out Responder, header string, lines []string, pre bool, file string) {
-	// A message holds at most MaxMessageLength characters of text, so more
-	// text than MaxMessages of them needs more messages however it is split:
-	// send the document without escaping and splitting it first (for 5,000
-	// nodes that was most of the bot's own time).
-	text := 0
-	for _, l := range lines {
-		text += utf8.RuneCountInString(l) + 1
-	}
-	if text > c.cfg.MaxMessages*telegram.MaxMessageLength {
-		c.sendDocument(ctx, out, header, lines, file)
-		return
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(esc(l))
-		b.WriteByte('\n')
-	}
-	body := strings.TrimSuffix(b.String(), "\n")
-	if pre {
-		body = "<pre>" + body + "</pre>"
-	}
-	html := header + "\n" + body
-	if chunks := telegram.SplitHTML(html, telegram.MaxMessageLength); len(chunks) > c.cfg.MaxMessages {
-		c.sendDocument(ctx, out, header, lines, file)
-		return
-	}
-	c.reply(ctx, out, html)
-}
-
-func (c *Core) sendDocument(ctx context.Context, out Responder, header string, lines []string, file string) {
-	if err := out.SendDocument(ctx, file, []byte(strings.Join(lines, "\n")+"\n"), header); err != nil {
-		c.log.Warn("document not delivered", "error", err)
-	}
+	return Announcement{ChatID: c.cfg.AuditChatID, HTML: fmt.Sprintf(c.t.Audit, esc(displayName(in)), what, c.t.Outcome[outcome])}
 }
 
 // parseCommand splits "/name@bot arg..." into name and args. ok is false for

@@ -52,12 +52,18 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 func (h *harness) run(t *testing.T, user int64, text string) (*recorder, Result) {
 	t.Helper()
 	rec := &recorder{chatID: user}
-	res := h.core.Handle(context.Background(), Input{UserID: user, Username: usernames[user], ChatID: user,
-		Private: true, Text: text, Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
-	if res.Follow != nil {
-		res.Follow(context.Background())
-	}
+	res := h.handle(t, rec, Input{UserID: user, Username: usernames[user], ChatID: user,
+		Private: true, Text: text, Sent: time.Unix(now-1, 0)})
 	return rec, res
+}
+
+// handle runs in as the adapter would: the result delivered to rec, its
+// follow-up run to the end.
+func (h *harness) handle(t *testing.T, rec *recorder, in Input) Result {
+	t.Helper()
+	res := h.core.Handle(context.Background(), in, "oil_bot")
+	rec.follow(context.Background(), res, rec.deliver(t, res))
+	return res
 }
 
 func golden(t *testing.T, name, got string) {
@@ -129,37 +135,37 @@ func TestRolesAndInput(t *testing.T) {
 		name        string
 		user        int64
 		text        string
-		wantOutcome string
+		wantOutcome Outcome
 		wantReply   string // a part of the first reply
 		wantChanges []string
 	}{
-		{"stranger cannot read", stranger, "/get_nodes", outcomeRefused, "Доступ запрещён. Ваш Telegram ID: <code>3003</code>", nil},
-		{"stranger cannot change", stranger, "/cordon node-a", outcomeRefused, "Доступ запрещён", nil},
-		{"stranger gets refused for unknown commands too", stranger, "/nope", outcomeRefused, "Доступ запрещён", nil},
-		{"viewer cannot deploy", viewer, "/deploy 0.10.5", outcomeRefused, "доступна только операторам", nil},
-		{"viewer cannot cordon", viewer, "/cordon node-a", outcomeRefused, "доступна только операторам", nil},
-		{"viewer cannot scale", viewer, "/set_replicas 2", outcomeRefused, "доступна только операторам", nil},
-		{"viewer reads", viewer, "/get_pods", outcomeOK, "Поды <b>oil-refinery-application</b> (2):", nil},
-		{"operator cordons", operator, "/cordon node-a", outcomeOK, "выведена", []string{"schedulable node-a=false"}},
-		{"already cordoned changes nothing", operator, "/cordon node-b", outcomeNoop, "уже недоступна", nil},
-		{"already schedulable changes nothing", operator, "/uncordon node-a", outcomeNoop, "и так доступна", nil},
-		{"unknown node", operator, "/cordon node-z", outcomeInvalid, "Ноды <b>node-z</b> нет в кластере", nil},
-		{"node name that cannot exist never reaches the cluster", operator, "/cordon Node_A;rm", outcomeInvalid, "нет в кластере", nil},
-		{"missing argument", operator, "/cordon", outcomeInvalid, "Использование: /cordon {нода}", nil},
-		{"extra argument", operator, "/get_nodes all", outcomeInvalid, "Использование: /get_nodes", nil},
-		{"replicas not a number", operator, "/set_replicas many", outcomeInvalid, "целым от 0 до 10, получено «many»", nil},
-		{"replicas negative", operator, "/set_replicas -1", outcomeInvalid, "от 0 до 10", nil},
-		{"replicas zero is allowed", operator, "/set_replicas 0", outcomeOK, "3 → 0", []string{"replicas=0"}},
-		{"same replicas changes nothing", operator, "/set_replicas 3", outcomeNoop, "уже 3 реплик", nil},
-		{"unknown tag lists the newest", operator, "/deploy 1.0.0", outcomeInvalid, "Последние версии: <code>0.10.5</code>, <code>main</code>", nil},
-		{"tag with bad characters", operator, "/deploy ../x", outcomeInvalid, "Использование: /deploy", nil},
-		{"deploy the running version changes nothing", operator, "/deploy 0.10.4", outcomeNoop, "уже версия <b>0.10.4</b>", nil},
-		{"deploy", operator, "/deploy 0.10.5", outcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5"}},
-		{"logs of a foreign pod", operator, "/get_logs etcd-0", outcomeInvalid, "Список подов: /get_pods", nil},
-		{"unknown command", operator, "/reboot", outcomeInvalid, "Неизвестная команда /reboot", nil},
-		{"for this bot in a group", operator, "/get_nodes@oil_bot", outcomeOK, "Ноды кластера (4):", nil},
-		{"command case is ignored", operator, "/GET_NODES", outcomeOK, "Ноды кластера", nil},
-		{"plain text in a DM", operator, "hello", outcomeInvalid, "Я понимаю только команды", nil},
+		{"stranger cannot read", stranger, "/get_nodes", OutcomeRefused, "Доступ запрещён. Ваш Telegram ID: <code>3003</code>", nil},
+		{"stranger cannot change", stranger, "/cordon node-a", OutcomeRefused, "Доступ запрещён", nil},
+		{"stranger gets refused for unknown commands too", stranger, "/nope", OutcomeRefused, "Доступ запрещён", nil},
+		{"viewer cannot deploy", viewer, "/deploy 0.10.5", OutcomeRefused, "доступна только операторам", nil},
+		{"viewer cannot cordon", viewer, "/cordon node-a", OutcomeRefused, "доступна только операторам", nil},
+		{"viewer cannot scale", viewer, "/set_replicas 2", OutcomeRefused, "доступна только операторам", nil},
+		{"viewer reads", viewer, "/get_pods", OutcomeOK, "Поды <b>oil-refinery-application</b> (2):", nil},
+		{"operator cordons", operator, "/cordon node-a", OutcomeOK, "выведена", []string{"schedulable node-a=false"}},
+		{"already cordoned changes nothing", operator, "/cordon node-b", OutcomeNoop, "уже недоступна", nil},
+		{"already schedulable changes nothing", operator, "/uncordon node-a", OutcomeNoop, "и так доступна", nil},
+		{"unknown node", operator, "/cordon node-z", OutcomeInvalid, "Ноды <b>node-z</b> нет в кластере", nil},
+		{"node name that cannot exist never reaches the cluster", operator, "/cordon Node_A;rm", OutcomeInvalid, "нет в кластере", nil},
+		{"missing argument", operator, "/cordon", OutcomeInvalid, "Использование: /cordon {нода}", nil},
+		{"extra argument", operator, "/get_nodes all", OutcomeInvalid, "Использование: /get_nodes", nil},
+		{"replicas not a number", operator, "/set_replicas many", OutcomeInvalid, "целым от 0 до 10, получено «many»", nil},
+		{"replicas negative", operator, "/set_replicas -1", OutcomeInvalid, "от 0 до 10", nil},
+		{"replicas zero is allowed", operator, "/set_replicas 0", OutcomeOK, "3 → 0", []string{"replicas=0"}},
+		{"same replicas changes nothing", operator, "/set_replicas 3", OutcomeNoop, "уже 3 реплик", nil},
+		{"unknown tag lists the newest", operator, "/deploy 1.0.0", OutcomeInvalid, "Последние версии: <code>0.10.5</code>, <code>main</code>", nil},
+		{"tag with bad characters", operator, "/deploy ../x", OutcomeInvalid, "Использование: /deploy", nil},
+		{"deploy the running version changes nothing", operator, "/deploy 0.10.4", OutcomeNoop, "уже версия <b>0.10.4</b>", nil},
+		{"deploy", operator, "/deploy 0.10.5", OutcomeOK, "Разворачиваю <b>0.10.5</b>", []string{"image=registry.example.com/oil/app:0.10.5 cause=/deploy 0.10.5 by @op (1001)"}},
+		{"logs of a foreign pod", operator, "/get_logs etcd-0", OutcomeInvalid, "Список подов: /get_pods", nil},
+		{"unknown command", operator, "/reboot", OutcomeInvalid, "Неизвестная команда /reboot", nil},
+		{"for this bot in a group", operator, "/get_nodes@oil_bot", OutcomeOK, "Ноды кластера (4):", nil},
+		{"command case is ignored", operator, "/GET_NODES", OutcomeOK, "Ноды кластера", nil},
+		{"plain text in a DM", operator, "hello", OutcomeInvalid, "Я понимаю только команды", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +180,7 @@ func TestRolesAndInput(t *testing.T) {
 			if diff := cmp.Diff(tt.wantChanges, h.cluster.changes); diff != "" {
 				t.Errorf("cluster changes (-want +got):\n%s", diff)
 			}
-			if tt.wantOutcome == outcomeRefused && (h.cluster.calls != 0 || h.registry.n != 0) {
+			if tt.wantOutcome == OutcomeRefused && (h.cluster.calls != 0 || h.registry.n != 0) {
 				t.Errorf("a refused command reached the cluster (%d calls) or the registry (%d)", h.cluster.calls, h.registry.n)
 			}
 		})
@@ -188,7 +194,7 @@ func TestArgoManagedDeploymentIsNotPatched(t *testing.T) {
 			h.cluster.deploy.ArgoApp, h.cluster.deploy.ArgoTrackedBy = "oil-app", "annotation argocd.argoproj.io/tracking-id"
 			rec, res := h.run(t, operator, cmd)
 			want := "<b>oil-refinery-application</b> управляется Argo CD (приложение <b>oil-app</b>, annotation argocd.argoproj.io/tracking-id)"
-			if res.Outcome != outcomeRefused || len(rec.out) != 1 || !strings.Contains(rec.out[0].Text, want) ||
+			if res.Outcome != OutcomeRefused || len(rec.out) != 1 || !strings.Contains(rec.out[0].Text, want) ||
 				!strings.Contains(rec.out[0].Text, "DEPLOY_VIA=argocd") {
 				t.Errorf("outcome %q, replies:\n%s", res.Outcome, rec.texts())
 			}
@@ -202,12 +208,12 @@ func TestArgoManagedDeploymentIsNotPatched(t *testing.T) {
 func TestOtherBotsCommandsAreIgnored(t *testing.T) {
 	h := newHarness(t, nil)
 	rec := &recorder{chatID: -5}
-	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: -5, Text: "/cordon@other_bot node-a", Sent: time.Unix(now, 0)}, rec, "oil_bot")
-	if res.Outcome != outcomeIgnored || len(rec.out) != 0 || h.cluster.calls != 0 {
+	res := h.handle(t, rec, Input{UserID: operator, ChatID: -5, Text: "/cordon@other_bot node-a", Sent: time.Unix(now, 0)})
+	if res.Outcome != OutcomeIgnored || len(rec.out) != 0 || h.cluster.calls != 0 {
 		t.Errorf("outcome %q, %d replies, %d cluster calls; want it ignored", res.Outcome, len(rec.out), h.cluster.calls)
 	}
-	res = h.core.Handle(context.Background(), Input{UserID: operator, ChatID: -5, Text: "chatter in the group", Sent: time.Unix(now, 0)}, rec, "oil_bot")
-	if res.Outcome != outcomeIgnored || len(rec.out) != 0 {
+	res = h.handle(t, rec, Input{UserID: operator, ChatID: -5, Text: "chatter in the group", Sent: time.Unix(now, 0)})
+	if res.Outcome != OutcomeIgnored || len(rec.out) != 0 {
 		t.Errorf("group chatter: outcome %q, %d replies; want it ignored", res.Outcome, len(rec.out))
 	}
 }
@@ -215,9 +221,9 @@ func TestOtherBotsCommandsAreIgnored(t *testing.T) {
 func TestStaleCommandIsAnsweredNotRun(t *testing.T) {
 	h := newHarness(t, nil)
 	rec := &recorder{chatID: operator}
-	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
-		Text: "/cordon node-a", Sent: time.Unix(now-180, 0)}, rec, "oil_bot")
-	if res.Outcome != outcomeStale || h.cluster.calls != 0 {
+	res := h.handle(t, rec, Input{UserID: operator, ChatID: operator, Private: true,
+		Text: "/cordon node-a", Sent: time.Unix(now-180, 0)})
+	if res.Outcome != OutcomeStale || h.cluster.calls != 0 {
 		t.Fatalf("outcome %q after %d cluster calls; want stale and none", res.Outcome, h.cluster.calls)
 	}
 	want := "Команда /cordon пришла через 3m0s после отправки (больше 2m0s) и не выполнена. Если она всё ещё нужна, отправьте её снова."
@@ -261,31 +267,24 @@ func TestAuditLogAndChat(t *testing.T) {
 	}
 }
 
-func TestLongRepliesAreSplitOrSentAsDocument(t *testing.T) {
+// TestLogsAreAListing: /get_logs answers with the lines as they are, for
+// the adapter to send as messages or as a document (tgbot's tests).
+func TestLogsAreAListing(t *testing.T) {
 	h := newHarness(t, nil)
-	h.cluster.logs["oil-refinery-application-7d9f-abcde"] = nil
-	long := strings.Repeat("x", 1000)
-	for i := 0; i < 30; i++ {
-		h.cluster.logs["oil-refinery-application-7d9f-abcde"] = append(h.cluster.logs["oil-refinery-application-7d9f-abcde"], long)
+	const pod = "oil-refinery-application-7d9f-abcde"
+	logs := []string{strings.Repeat("x", 1000), "<b>not markup</b>", ""}
+	h.cluster.logs[pod] = logs
+	res := h.core.Handle(context.Background(), Input{UserID: viewer, ChatID: viewer, Private: true,
+		Text: "/get_logs " + pod, Sent: time.Unix(now-1, 0)}, "oil_bot")
+	want := Reply{HTML: "Последние 3 строк лога <b>" + pod + "</b>:", Lines: logs, Pre: true, File: pod + ".log"}
+	if diff := cmp.Diff(want, res.Reply); diff != "" {
+		t.Errorf("reply (-want +got):\n%s", diff)
 	}
-	rec, _ := h.run(t, viewer, "/get_logs oil-refinery-application-7d9f-abcde")
-	if len(rec.out) != 1 || rec.out[0].Kind != "document" || rec.out[0].Name != "oil-refinery-application-7d9f-abcde.log" {
-		t.Fatalf("30 KB of log: got %d replies (%+v), want one document", len(rec.out), rec.out[0].Kind)
+	if got, want := res.Reply.Text(), want.HTML+"\n<pre>"+logs[0]+"\n&lt;b&gt;not markup&lt;/b&gt;\n</pre>"; got != want {
+		t.Errorf("as a message:\n%q\nwant\n%q", got, want)
 	}
-
-	h = newHarness(t, nil)
-	h.cluster.logs["oil-refinery-application-7d9f-abcde"] = h.cluster.logs["oil-refinery-application-7d9f-abcde"][:0]
-	for i := 0; i < 30; i++ {
-		h.cluster.logs["oil-refinery-application-7d9f-abcde"] = append(h.cluster.logs["oil-refinery-application-7d9f-abcde"], strings.Repeat("y", 300))
-	}
-	rec, _ = h.run(t, viewer, "/get_logs oil-refinery-application-7d9f-abcde")
-	if len(rec.out) != 3 {
-		t.Fatalf("9 KB of log: got %d messages, want 3", len(rec.out))
-	}
-	for _, s := range rec.out {
-		if s.Kind != "send" || !strings.Contains(s.Text, "<pre>") || !strings.HasSuffix(s.Text, "</pre>") {
-			t.Errorf("chunk is not a closed <pre> block: %.80q…", s.Text)
-		}
+	if got, want := string(res.Reply.Document()), strings.Join(logs, "\n")+"\n"; got != want {
+		t.Errorf("as a document:\n%q\nwant\n%q", got, want)
 	}
 }
 
@@ -293,7 +292,7 @@ func TestClusterErrorsAreReported(t *testing.T) {
 	h := newHarness(t, nil)
 	h.cluster.err = errForbidden
 	rec, res := h.run(t, operator, "/get_nodes")
-	if res.Outcome != outcomeError || !strings.Contains(rec.out[0].Text, "Не удалось выполнить /get_nodes: list nodes: forbidden") {
+	if res.Outcome != OutcomeError || !strings.Contains(rec.out[0].Text, "Не удалось выполнить /get_nodes: list nodes: forbidden") {
 		t.Errorf("outcome %q, reply %s", res.Outcome, rec.texts())
 	}
 }

@@ -18,20 +18,16 @@ import (
 // cmdCtx is one command's input as the handlers see it.
 type cmdCtx struct {
 	in   Input
-	out  Responder
 	args []string
 	role Role
-	// follow, when a command sets it, is work that goes on after the
-	// command returned (watching a rollout); see Result.Follow.
-	follow *func(context.Context)
 }
 
 type command struct {
 	mutates          bool
 	minArgs, maxArgs int
-	// run does the work and answers; it returns the outcome and, for a
-	// change, what to announce in the audit chat.
-	run func(c *Core, ctx context.Context, cc cmdCtx) (outcome, announce string)
+	// run does the work and returns the answer: reply, outcome and, for a
+	// change, the audit chat's line and the follow-up.
+	run func(c *Core, ctx context.Context, cc cmdCtx) Result
 }
 
 // order is the order of commands in /help and the command menu.
@@ -73,7 +69,7 @@ func Menu(lang string) []MenuItem {
 // Languages lists the accepted BOT_LANG values.
 func Languages() []string { return []string{"ru", "en"} }
 
-func (c *Core) help(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) help(_ context.Context, cc cmdCtx) Result {
 	var b strings.Builder
 	for _, name := range order {
 		if commands[name].mutates && cc.role < Operator {
@@ -85,27 +81,22 @@ func (c *Core) help(ctx context.Context, cc cmdCtx) (string, string) {
 	if cc.role < Operator {
 		format = c.t.HelpViewer
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(format, esc(c.name), esc(c.ns), strings.TrimSuffix(b.String(), "\n")))
-	return outcomeOK, ""
+	return say(OutcomeOK, fmt.Sprintf(format, esc(c.name), esc(c.ns), strings.TrimSuffix(b.String(), "\n")))
 }
 
-func (c *Core) fail(ctx context.Context, cc cmdCtx, name string, err error) string {
-	if c.timedOut(ctx, cc, name, err) {
-		return outcomeError
-	}
-	c.reply(ctx, cc.out, fmt.Sprintf(c.t.Failed, name, esc(err.Error())))
-	c.log.Warn("command failed", "command", name, "user_id", cc.in.UserID, "error", err)
-	return outcomeError
+// listing is a long answer: header, then lines in a <pre> block, or a text
+// document named file when they would take too many messages.
+func listing(header string, lines []string, file string) Result {
+	return Result{Outcome: OutcomeOK, Reply: Reply{HTML: header, Lines: lines, Pre: true, File: file}}
 }
 
-func (c *Core) showContainers(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) showContainers(ctx context.Context, cc cmdCtx) Result {
 	tags, err := c.registry.Tags(ctx)
 	if err != nil {
-		return c.fail(ctx, cc, "showcontainers", err), ""
+		return c.fail(ctx, cc, "showcontainers", err)
 	}
 	if len(tags) == 0 {
-		c.reply(ctx, cc.out, c.t.NoTags)
-		return outcomeOK, ""
+		return say(OutcomeOK, c.t.NoTags)
 	}
 	current := ""
 	if d, err := c.cluster.Deployment(ctx); err == nil {
@@ -126,38 +117,35 @@ func (c *Core) showContainers(ctx context.Context, cc cmdCtx) (string, string) {
 		}
 		lines[i] = strings.TrimRight(line, " ")
 	}
-	c.replyLong(ctx, cc.out, fmt.Sprintf(c.t.TagsHeader, len(tags)), lines, true, "tags.txt")
-	return outcomeOK, ""
+	return listing(fmt.Sprintf(c.t.TagsHeader, len(tags)), lines, "tags.txt")
 }
 
 // tagRE is what a registry accepts as a tag.
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) deploy(ctx context.Context, cc cmdCtx) Result {
 	version := cc.args[0]
 	announce := "/deploy " + esc(version)
 	if !tagRE.MatchString(version) {
-		c.reply(ctx, cc.out, c.usage("deploy"))
-		return outcomeInvalid, ""
+		return say(OutcomeInvalid, c.usage("deploy"))
 	}
 	tags, found, err := registry.Find(ctx, c.registry, version)
 	if err != nil {
-		return c.fail(ctx, cc, "deploy", err), ""
+		return c.fail(ctx, cc, "deploy", err)
 	}
 	if !found {
 		newest := make([]string, 0, 5)
 		for _, t := range tags[:min(5, len(tags))] {
 			newest = append(newest, "<code>"+esc(t.Name)+"</code>")
 		}
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", ")))
-		return outcomeInvalid, ""
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", ")))
 	}
 	current, _, err := c.deployer.Current(ctx)
-	if c.refuseArgoManaged(ctx, cc, err) {
-		return outcomeRefused, ""
+	if res, refused := c.refuseArgoManaged(err); refused {
+		return res
 	}
 	if err != nil {
-		return c.fail(ctx, cc, "deploy", err), ""
+		return c.fail(ctx, cc, "deploy", err)
 	}
 	repo := c.cfg.RegistryImage
 	if repo == "" {
@@ -165,26 +153,24 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (string, string) {
 	}
 	image := repo + ":" + version
 	if current == image {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version)))
-		return outcomeNoop, announce
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version))))
 	}
-	if err := c.deployer.SetImage(ctx, image); err != nil {
-		return c.fail(ctx, cc, "deploy", err), announce
+	if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
+		return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
 	}
-	msgID, err := cc.out.Send(ctx, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
-	if err != nil {
-		c.log.Warn("reply not delivered", "error", err)
+	res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
+	// Announced when the rollout ends.
+	res.Follow = func(ctx context.Context, msg Message) Announcement {
+		return c.follow(ctx, cc, msg, image, "/deploy "+esc(version), change{version: version})
 	}
-	*cc.follow = func(ctx context.Context) {
-		c.follow(ctx, cc, msgID, image, "/deploy "+esc(version), change{version: version})
-	}
-	return outcomeOK, "" // announced when the rollout ends
+	return res
 }
 
-// follow edits the message msgID as the change goes on, until it is done,
-// failed or BOT_ROLLOUT_TIMEOUT passed, then announces and logs the end.
-func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what string, ch change) {
-	p := progress{core: c, out: cc.out, msgID: msgID}
+// follow edits the message msg as the change goes on, until it is done,
+// failed or BOT_ROLLOUT_TIMEOUT passed, then logs the end and returns its
+// announcement.
+func (c *Core) follow(ctx context.Context, cc cmdCtx, msg Message, image, what string, ch change) Announcement {
+	p := progress{core: c, msg: msg}
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.RolloutTimeout)
 	defer cancel()
 	r, err := c.deployer.Wait(wctx, image, func(r deploy.Progress) { p.edit(ctx, c.progressText(ch, r, false), false) })
@@ -192,10 +178,10 @@ func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what s
 	// ctx was cancelled under the wait.
 	fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancelFinal()
-	outcome := outcomeError
+	outcome := OutcomeError
 	switch {
 	case r.Done:
-		outcome = outcomeOK
+		outcome = OutcomeOK
 		p.edit(fctx, c.progressText(ch, r, true), true)
 	case r.Failed:
 		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(r.Message)), true)
@@ -206,27 +192,25 @@ func (c *Core) follow(ctx context.Context, cc cmdCtx, msgID int64, image, what s
 	default:
 		p.edit(fctx, fmt.Sprintf(c.t.ChangeFailed, what, esc(fmt.Sprint(err))), true)
 	}
-	c.announce(fctx, cc.out, cc.in, what, outcome)
 	c.log.Info("rollout", "user_id", cc.in.UserID, "chat_id", cc.in.ChatID, "change", what, "outcome", outcome, "progress", r)
+	return c.announcement(cc.in, what, outcome)
 }
 
-// refuseArgoManaged answers and reports true when err says Argo CD manages
+// refuseArgoManaged refuses, reporting true, when err says Argo CD manages
 // the Deployment: its self-heal would silently revert a direct patch.
-func (c *Core) refuseArgoManaged(ctx context.Context, cc cmdCtx, err error) bool {
+func (c *Core) refuseArgoManaged(err error) (Result, bool) {
 	var managed *deploy.ArgoManagedError
 	if !errors.As(err, &managed) {
-		return false
+		return Result{}, false
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(c.t.ArgoManaged, esc(managed.Deployment), esc(managed.App), esc(managed.TrackedBy)))
-	return true
+	return say(OutcomeRefused, fmt.Sprintf(c.t.ArgoManaged, esc(managed.Deployment), esc(managed.App), esc(managed.TrackedBy))), true
 }
 
 // progress edits one message as a long command goes on, at most every
 // ProgressEvery, skipping texts that did not change.
 type progress struct {
 	core   *Core
-	out    Responder
-	msgID  int64
+	msg    Message
 	last   string
 	lastAt time.Time
 }
@@ -235,55 +219,44 @@ func (p *progress) edit(ctx context.Context, html string, final bool) {
 	if html == p.last || (!final && time.Since(p.lastAt) < p.core.cfg.ProgressEvery) {
 		return
 	}
-	var err error
-	if p.msgID == 0 {
-		p.msgID, err = p.out.Send(ctx, html)
-	} else {
-		err = p.out.Edit(ctx, p.msgID, html)
-	}
-	if err != nil {
+	if err := p.msg.Edit(ctx, html); err != nil {
 		p.core.log.Warn("progress message not updated", "error", err)
 		return
 	}
 	p.last, p.lastAt = html, time.Now()
 }
 
-func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) Result {
 	n, err := strconv.ParseInt(cc.args[0], 10, 32)
 	if err != nil || n < 0 || n > int64(c.cfg.MaxReplicas) {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.ReplicasRange, c.cfg.MaxReplicas, esc(cc.args[0])))
-		return outcomeInvalid, ""
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.ReplicasRange, c.cfg.MaxReplicas, esc(cc.args[0])))
 	}
 	announce := "/set_replicas " + strconv.FormatInt(n, 10)
 	_, prev, err := c.deployer.Current(ctx)
-	if c.refuseArgoManaged(ctx, cc, err) {
-		return outcomeRefused, ""
+	if res, refused := c.refuseArgoManaged(err); refused {
+		return res
 	}
 	if err != nil {
-		return c.fail(ctx, cc, "set_replicas", err), ""
+		return c.fail(ctx, cc, "set_replicas", err)
 	}
 	if prev == int32(n) {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.ReplicasSame, esc(c.name), n))
-		return outcomeNoop, announce
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.ReplicasSame, esc(c.name), n)))
 	}
 	if err := c.deployer.SetReplicas(ctx, int32(n)); err != nil {
-		return c.fail(ctx, cc, "set_replicas", err), announce
+		return c.announced(cc.in, announce, c.fail(ctx, cc, "set_replicas", err))
 	}
 	set := fmt.Sprintf(c.t.ReplicasSet, esc(c.name), prev, n)
-	msgID, err := cc.out.Send(ctx, set)
-	if err != nil {
-		c.log.Warn("reply not delivered", "error", err)
+	res := say(OutcomeOK, set)
+	res.Follow = func(ctx context.Context, msg Message) Announcement {
+		return c.follow(ctx, cc, msg, "", announce, change{set: set})
 	}
-	*cc.follow = func(ctx context.Context) {
-		c.follow(ctx, cc, msgID, "", announce, change{set: set})
-	}
-	return outcomeOK, ""
+	return res
 }
 
-func (c *Core) getNodes(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) getNodes(ctx context.Context, cc cmdCtx) Result {
 	nodes, err := c.cluster.Nodes(ctx)
 	if err != nil {
-		return c.fail(ctx, cc, "get_nodes", err), ""
+		return c.fail(ctx, cc, "get_nodes", err)
 	}
 	rows := make([][]string, 0, len(nodes)+1)
 	rows = append(rows, []string{"NAME", "ADDRESS", "PODS"})
@@ -306,79 +279,70 @@ func (c *Core) getNodes(ctx context.Context, cc cmdCtx) (string, string) {
 		}
 		rows = append(rows, []string{n.Name, ip, can})
 	}
-	c.replyLong(ctx, cc.out, fmt.Sprintf(c.t.NodesHeader, len(nodes)), table(rows), true, "nodes.txt")
-	return outcomeOK, ""
+	return listing(fmt.Sprintf(c.t.NodesHeader, len(nodes)), table(rows), "nodes.txt")
 }
 
-// nodeNameRE is a DNS subdomain, what Kubernetes accepts as a node name.
-var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+// dnsSubdomainRE is a DNS subdomain (RFC 1123), what Kubernetes accepts as
+// a node's or a pod's name; with the 253-character bound, names that cannot
+// exist never reach the cluster.
+var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
-func (c *Core) cordon(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) cordon(ctx context.Context, cc cmdCtx) Result {
 	return c.setSchedulable(ctx, cc, "cordon", false, c.t.Cordoned, c.t.AlreadyCordoned)
 }
 
-func (c *Core) uncordon(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) uncordon(ctx context.Context, cc cmdCtx) Result {
 	return c.setSchedulable(ctx, cc, "uncordon", true, c.t.Uncordoned, c.t.AlreadyUncordoned)
 }
 
-func (c *Core) setSchedulable(ctx context.Context, cc cmdCtx, name string, schedulable bool, done, already string) (string, string) {
+func (c *Core) setSchedulable(ctx context.Context, cc cmdCtx, name string, schedulable bool, done, already string) Result {
 	node := cc.args[0]
-	if len(node) > 253 || !nodeNameRE.MatchString(node) {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
-		return outcomeInvalid, ""
+	if len(node) > 253 || !dnsSubdomainRE.MatchString(node) {
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
 	}
 	announce := "/" + name + " " + esc(node)
 	changed, err := c.cluster.SetSchedulable(ctx, node, schedulable)
 	switch {
 	case errors.Is(err, cluster.ErrNodeNotFound):
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
-		return outcomeInvalid, ""
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
 	case err != nil:
-		return c.fail(ctx, cc, name, err), announce
+		return c.announced(cc.in, announce, c.fail(ctx, cc, name, err))
 	case !changed:
-		c.reply(ctx, cc.out, fmt.Sprintf(already, esc(node)))
-		return outcomeNoop, announce
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(already, esc(node))))
 	}
-	c.reply(ctx, cc.out, fmt.Sprintf(done, esc(node)))
-	return outcomeOK, announce
+	return c.announced(cc.in, announce, say(OutcomeOK, fmt.Sprintf(done, esc(node))))
 }
 
-func (c *Core) getPods(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) getPods(ctx context.Context, cc cmdCtx) Result {
 	pods, err := c.cluster.Pods(ctx)
 	if err != nil {
-		return c.fail(ctx, cc, "get_pods", err), ""
+		return c.fail(ctx, cc, "get_pods", err)
 	}
 	if len(pods) == 0 {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.NoPods, esc(c.name)))
-		return outcomeOK, ""
+		return say(OutcomeOK, fmt.Sprintf(c.t.NoPods, esc(c.name)))
 	}
 	rows := [][]string{{"NAME", "STATUS", "READY", "RESTARTS"}}
 	for _, p := range pods {
 		rows = append(rows, []string{p.Name, p.Status, fmt.Sprintf("%d/%d", p.Ready, p.Containers), strconv.Itoa(int(p.Restarts))})
 	}
-	c.replyLong(ctx, cc.out, fmt.Sprintf(c.t.PodsHeader, esc(c.name), len(pods)), table(rows), true, "pods.txt")
-	return outcomeOK, ""
+	return listing(fmt.Sprintf(c.t.PodsHeader, esc(c.name), len(pods)), table(rows), "pods.txt")
 }
 
-func (c *Core) getLogs(ctx context.Context, cc cmdCtx) (string, string) {
+func (c *Core) getLogs(ctx context.Context, cc cmdCtx) Result {
 	pod := cc.args[0]
-	if len(pod) > 253 || !nodeNameRE.MatchString(pod) {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.PodNotFound, esc(pod), esc(c.name)))
-		return outcomeInvalid, ""
+	if len(pod) > 253 || !dnsSubdomainRE.MatchString(pod) {
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.PodNotFound, esc(pod), esc(c.name)))
 	}
 	lines, err := c.cluster.Logs(ctx, pod, c.cfg.LogLines)
 	switch {
 	case errors.Is(err, cluster.ErrPodNotInDeployment):
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.PodNotFound, esc(pod), esc(c.name)))
-		return outcomeInvalid, ""
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.PodNotFound, esc(pod), esc(c.name)))
 	case err != nil:
-		return c.fail(ctx, cc, "get_logs", err), ""
+		return c.fail(ctx, cc, "get_logs", err)
 	case len(lines) == 0:
-		c.reply(ctx, cc.out, fmt.Sprintf(c.t.NoLogs, esc(pod)))
-		return outcomeOK, ""
+		return say(OutcomeOK, fmt.Sprintf(c.t.NoLogs, esc(pod)))
 	}
-	c.replyLong(ctx, cc.out, fmt.Sprintf(c.t.LogsHeader, len(lines), esc(pod)), lines, true, pod+".log")
-	return outcomeOK, ""
+	return listing(fmt.Sprintf(c.t.LogsHeader, len(lines), esc(pod)), lines, pod+".log")
 }
 
 // table aligns rows into columns separated by two spaces.

@@ -16,7 +16,9 @@ type Deployer interface {
 	// Current is the application container's image and the replicas; a
 	// *deploy.ArgoManagedError refuses a direct change.
 	Current(ctx context.Context) (image string, replicas int32, err error)
-	SetImage(ctx context.Context, image string) error
+	// SetImage makes the application run image; cause (such as "/deploy
+	// 0.10.5 by @user (1001)") is recorded where the mode can keep it.
+	SetImage(ctx context.Context, image, cause string) error
 	SetReplicas(ctx context.Context, n int32) error
 	// Wait follows the last change until it is done, failed, or ctx ends,
 	// calling report when the progress changes. image, when not empty, must

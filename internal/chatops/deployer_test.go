@@ -22,7 +22,7 @@ type fakeArgo struct {
 
 func (f *fakeArgo) Mode() deploy.Mode                              { return deploy.ArgoCD }
 func (f *fakeArgo) Current(context.Context) (string, int32, error) { return f.image, f.replicas, nil }
-func (f *fakeArgo) SetImage(_ context.Context, image string) error {
+func (f *fakeArgo) SetImage(_ context.Context, image, _ string) error {
 	f.sets = append(f.sets, "image="+image)
 	return nil
 }
@@ -57,7 +57,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
 			h.core.now = func() time.Time { return time.Unix(now, 0) }
 			rec, res := h.run(t, operator, tc.command)
-			if res.Outcome != outcomeOK || len(argo.sets) != 1 || argo.sets[0] != tc.wantSet {
+			if res.Outcome != OutcomeOK || len(argo.sets) != 1 || argo.sets[0] != tc.wantSet {
 				t.Fatalf("outcome %q, changes %v", res.Outcome, argo.sets)
 			}
 			golden(t, tc.golden, rec.texts())
@@ -95,10 +95,11 @@ func TestDeploySupersededIsNotReportedDone(t *testing.T) {
 	h := newHarness(t, nil)
 	rec := &recorder{chatID: operator}
 	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
-		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, "oil_bot")
+	msg := rec.deliver(t, res)
 	// Another operator deploys main before this rollout is followed.
 	h.cluster.deploy.Image = "registry.example.com/oil/app:main"
-	res.Follow(context.Background())
+	rec.follow(context.Background(), res, msg)
 	if got := rec.texts(); !strings.Contains(got, "❌ /deploy 0.10.5 не удалось: superseded: the Deployment now runs registry.example.com/oil/app:main") ||
 		strings.Contains(got, "✅") {
 		t.Errorf("replies:\n%s", got)
@@ -110,10 +111,11 @@ func TestFollowAfterShutdownStillAnswers(t *testing.T) {
 	h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Ready: 3, Available: 3}}
 	rec := &recorder{chatID: operator}
 	res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true,
-		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, rec, "oil_bot")
+		Text: "/deploy 0.10.5", Sent: time.Unix(now-1, 0)}, "oil_bot")
+	msg := rec.deliver(t, res)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the bot is stopping
-	res.Follow(ctx)
+	rec.follow(ctx, res, msg)
 	if got := rec.texts(); !strings.Contains(got, "⏸ Бот перезапускается и больше не следит за /deploy 0.10.5") ||
 		!strings.Contains(got, "→ ошибка") {
 		t.Errorf("replies:\n%s", got)

@@ -156,8 +156,8 @@ func (t trackedDeployer) Current(ctx context.Context) (string, int32, error) {
 	return img, n, track(t.h, DepKubernetes, err)
 }
 
-func (t trackedDeployer) SetImage(ctx context.Context, image string) error {
-	return track(t.h, t.change, t.d.SetImage(ctx, image))
+func (t trackedDeployer) SetImage(ctx context.Context, image, cause string) error {
+	return track(t.h, t.change, t.d.SetImage(ctx, image, cause))
 }
 
 func (t trackedDeployer) SetReplicas(ctx context.Context, n int32) error {

@@ -6,10 +6,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
+	"gitlab.com/derrick-kit/derrick/internal/telegram"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -124,13 +127,13 @@ func (f *fakeCluster) Scale(_ context.Context, n int32) (int32, error) {
 	return prev, nil
 }
 
-func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) {
+func (f *fakeCluster) SetImageCause(_ context.Context, image, cause string) (string, error) {
 	if err := f.call(); err != nil {
 		return "", err
 	}
 	prev := f.deploy.Image
 	f.deploy.Image = image
-	f.record("image=" + image)
+	f.record("image=" + image + " cause=" + cause)
 	return prev, nil
 }
 
@@ -176,14 +179,15 @@ func newFakeRegistry() *fakeRegistry {
 
 // sent is one thing the bot did in reply.
 type sent struct {
-	Kind string // send, edit, document, announce
+	Kind string // send, edit, announce
 	Chat int64
 	ID   int64
 	Text string
-	Name string
 }
 
-// recorder is a Responder that keeps everything.
+// recorder delivers Results as the adapter does and keeps everything, but
+// never splits: a reply too long for one message fails the test (the
+// adapter's tests cover splitting and documents).
 type recorder struct {
 	mu     sync.Mutex
 	chatID int64
@@ -202,22 +206,48 @@ func (r *recorder) add(s sent) int64 {
 	return s.ID
 }
 
-func (r *recorder) Send(_ context.Context, html string) (int64, error) {
-	return r.add(sent{Kind: "send", Chat: r.chatID, Text: html}), nil
+// deliver sends res's reply and announcement and returns the message a
+// follow-up edits.
+func (r *recorder) deliver(t *testing.T, res Result) Message {
+	t.Helper()
+	msg := &recordedMessage{rec: r}
+	if !res.Reply.Empty() {
+		text := res.Reply.Text()
+		if n := utf8.RuneCountInString(text); n > telegram.MaxMessageLength {
+			t.Fatalf("reply of %d characters: the harness does not split", n)
+		}
+		msg.id = r.add(sent{Kind: "send", Chat: r.chatID, Text: text})
+	}
+	r.announce(res.Announce)
+	return msg
 }
 
-func (r *recorder) Edit(_ context.Context, id int64, html string) error {
-	r.add(sent{Kind: "edit", Chat: r.chatID, ID: id, Text: html})
-	return nil
+// follow runs res's follow-up, if any, to the end, and announces it.
+func (r *recorder) follow(ctx context.Context, res Result, msg Message) {
+	if res.Follow != nil {
+		r.announce(res.Follow(ctx, msg))
+	}
 }
 
-func (r *recorder) SendDocument(_ context.Context, name string, content []byte, caption string) error {
-	r.add(sent{Kind: "document", Chat: r.chatID, Name: name, Text: caption + "\n" + string(content)})
-	return nil
+func (r *recorder) announce(a Announcement) {
+	if a.ChatID != 0 {
+		r.add(sent{Kind: "announce", Chat: a.ChatID, Text: a.HTML})
+	}
 }
 
-func (r *recorder) Announce(_ context.Context, chatID int64, html string) error {
-	r.add(sent{Kind: "announce", Chat: chatID, Text: html})
+// recordedMessage is the reply a follow-up edits; one never sent is sent
+// by the first edit.
+type recordedMessage struct {
+	rec *recorder
+	id  int64
+}
+
+func (m *recordedMessage) Edit(_ context.Context, html string) error {
+	if m.id == 0 {
+		m.id = m.rec.add(sent{Kind: "send", Chat: m.rec.chatID, Text: html})
+		return nil
+	}
+	m.rec.add(sent{Kind: "edit", Chat: m.rec.chatID, ID: m.id, Text: html})
 	return nil
 }
 

@@ -41,7 +41,7 @@ type texts struct {
 	ChangeFailed, ChangeTimedOut    string
 	ChangeUnfollowed                string
 	ReplicasProgress                string
-	Outcome                         map[string]string
+	Outcome                         map[Outcome]string
 	Reason                          map[cluster.ReasonKind]string // a taint is shown as kubectl does
 }
 
@@ -110,8 +110,8 @@ var ru = texts{
 	ChangeUnfollowed:  "⏸ Бот перезапускается и больше не следит за %s. Последнее состояние: %s. Проверьте /get_pods.",
 	ReplicasProgress:  "Готово %d/%d, доступно %d/%d.",
 	ArgoManaged:       "<b>%s</b> управляется Argo CD (приложение <b>%s</b>, %s): прямое изменение Argo CD откатит. Ничего не меняю. Чтобы менять через Argo CD, запустите бота с DEPLOY_VIA=argocd.",
-	Outcome: map[string]string{
-		outcomeOK: "выполнено", outcomeError: "ошибка", outcomeNoop: "без изменений",
+	Outcome: map[Outcome]string{
+		OutcomeOK: "выполнено", OutcomeError: "ошибка", OutcomeNoop: "без изменений",
 	},
 	Reason: map[cluster.ReasonKind]string{
 		cluster.Cordoned: "cordon", cluster.NotReady: "NotReady",
@@ -183,8 +183,8 @@ var en = texts{
 	ChangeUnfollowed:  "⏸ The bot is restarting and no longer follows %s. Last state: %s. Check /get_pods.",
 	ReplicasProgress:  "Ready %d/%d, available %d/%d.",
 	ArgoManaged:       "<b>%s</b> is managed by Argo CD (application <b>%s</b>, %s): Argo CD would revert a direct change. Nothing changed. To change it through Argo CD, run the bot with DEPLOY_VIA=argocd.",
-	Outcome: map[string]string{
-		outcomeOK: "done", outcomeError: "error", outcomeNoop: "no change",
+	Outcome: map[Outcome]string{
+		OutcomeOK: "done", OutcomeError: "error", OutcomeNoop: "no change",
 	},
 	Reason: map[cluster.ReasonKind]string{
 		cluster.Cordoned: "cordoned", cluster.NotReady: "NotReady",

@@ -26,7 +26,7 @@ type Verdict struct {
 	// nothing (not for this bot, or a stale message from a stranger).
 	Reply string
 	// Outcome is the outcome when Run is false.
-	Outcome string
+	Outcome Outcome
 	// Stranger is set when the sender has no role: such answers are
 	// rate-limited by the adapter (BOT_STRANGER_REPLY_EVERY).
 	Stranger bool
@@ -71,12 +71,12 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 	switch {
 	case !ok && (!in.Private || name != ""):
 		// Another bot's command, or chatter in a group.
-		v.Outcome = outcomeIgnored
+		v.Outcome = OutcomeIgnored
 		return v
 	case !in.Private && !addressed(in.Text):
 		// In a group a bare /cmd may be meant for another bot: only
 		// /cmd@<this bot> runs.
-		v.Outcome = outcomeIgnored
+		v.Outcome = OutcomeIgnored
 		return v
 	}
 	v.Command = Label(name)
@@ -86,107 +86,71 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 	role := v.who.Role
 	v.Stranger = role == Stranger
 	if age := c.now().Sub(in.Sent); !in.Sent.IsZero() && age > c.cfg.MaxCommandAge {
-		v.Outcome = outcomeStale
+		v.Outcome = OutcomeStale
 		if role != Stranger && name != "" {
 			v.Reply = fmt.Sprintf(c.t.Stale, esc(name), age.Round(time.Second), c.cfg.MaxCommandAge)
 		}
 		return v
 	}
 	cmd, known := commands[name]
-	reply := func(outcome, html string) Verdict {
+	reply := func(outcome Outcome, html string) Verdict {
 		v.Outcome, v.Reply = outcome, html
 		return v
 	}
 	switch {
 	case in.Forwarded:
-		return reply(outcomeRefused, c.pt.Forwarded)
+		return reply(OutcomeRefused, c.pt.Forwarded)
 	case name == "":
-		return reply(outcomeInvalid, c.t.NotCommand)
+		return reply(OutcomeInvalid, c.t.NotCommand)
 	case role == Stranger && v.who.Unchecked:
-		return reply(outcomeRefused, c.t.Unchecked)
+		return reply(OutcomeRefused, c.t.Unchecked)
 	case role == Stranger:
-		return reply(outcomeRefused, c.refusal(in.UserID, name == "start" || name == "help"))
+		return reply(OutcomeRefused, c.refusal(in.UserID, name == "start" || name == "help"))
 	case !known:
-		return reply(outcomeInvalid, fmt.Sprintf(c.t.Unknown, esc(name)))
+		return reply(OutcomeInvalid, fmt.Sprintf(c.t.Unknown, esc(name)))
 	case cmd.mutates && role < Operator:
-		return reply(outcomeRefused, fmt.Sprintf(c.t.ViewerRefused, name))
+		return reply(OutcomeRefused, fmt.Sprintf(c.t.ViewerRefused, name))
 	case name == "get_logs" && !in.Private && !c.cfg.GroupLogs:
-		return reply(outcomeRefused, c.pt.GroupLogs)
+		return reply(OutcomeRefused, c.pt.GroupLogs)
 	case len(args) < cmd.minArgs || len(args) > cmd.maxArgs:
-		return reply(outcomeInvalid, c.usage(name))
+		return reply(OutcomeInvalid, c.usage(name))
 	}
 	v.Run = true
 	return v
 }
 
 // QueueFull is the answer to a command that found its chat's queue full.
-func (c *Core) QueueFull(Verdict) string { return c.pt.QueueFull }
+func (c *Core) QueueFull(v Verdict) Result {
+	res := say(OutcomeRefused, c.pt.QueueFull)
+	res.Command = v.Command
+	return res
+}
 
-// Run runs a command Triage let through, under BOT_COMMAND_TIMEOUT, and
-// answers it through out. Answers are not bound by that timeout (a hung
-// dependency must still get its reply), only by ctx and Telegram's own
-// deadlines. It logs the audit line and returns what was done.
-func (c *Core) Run(ctx context.Context, v Verdict, out Responder) Result {
-	res := Result{Command: v.Command, Outcome: v.Outcome}
+// Run runs a command Triage let through, under BOT_COMMAND_TIMEOUT, or
+// takes Triage's answer. It logs the audit line and returns the result for
+// the adapter to deliver (the delivery is not bound by that timeout: a hung
+// dependency must still get its reply).
+func (c *Core) Run(ctx context.Context, v Verdict) Result {
+	res := say(v.Outcome, v.Reply)
 	if v.Run {
 		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 		defer cancel()
-		cc := cmdCtx{in: v.In, out: detached{out: out, ctx: ctx}, args: v.args, role: v.who.Role, follow: &res.Follow}
-		var announce string
-		res.Outcome, announce = commands[v.name].run(c, wctx, cc)
-		if announce != "" {
-			c.announce(ctx, cc.out, v.In, announce, res.Outcome)
-		}
-	} else if v.Reply != "" {
-		c.reply(ctx, out, v.Reply)
+		res = commands[v.name].run(c, wctx, cmdCtx{in: v.In, args: v.args, role: v.who.Role})
 	}
+	res.Command = v.Command
 	c.audit(ctx, v, res.Outcome)
 	return res
 }
 
-// detached sends on the command's parent context with Telegram's deadline,
-// not on the command's own, so that a command that ran out of time can
-// still say so.
-type detached struct {
-	out Responder
-	ctx context.Context
-}
-
-// replyTimeout bounds one answer (with its retries) of a command.
-const replyTimeout = 30 * time.Second
-
-func (d detached) Send(_ context.Context, html string) (int64, error) {
-	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
-	defer cancel()
-	return d.out.Send(ctx, html)
-}
-
-func (d detached) Edit(_ context.Context, id int64, html string) error {
-	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
-	defer cancel()
-	return d.out.Edit(ctx, id, html)
-}
-
-func (d detached) SendDocument(_ context.Context, name string, content []byte, caption string) error {
-	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
-	defer cancel()
-	return d.out.SendDocument(ctx, name, content, caption)
-}
-
-func (d detached) Announce(_ context.Context, chatID int64, html string) error {
-	ctx, cancel := context.WithTimeout(d.ctx, replyTimeout)
-	defer cancel()
-	return d.out.Announce(ctx, chatID, html)
-}
-
-// timedOut answers a command whose dependency did not answer within
-// BOT_COMMAND_TIMEOUT (ctx is the command's), or within its own request
-// timeout, naming it, and reports true; false for other errors.
-func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) bool {
+// fail answers a command whose dependency failed, naming the dependency
+// when it did not answer within BOT_COMMAND_TIMEOUT (ctx is the command's)
+// or within its own request timeout.
+func (c *Core) fail(ctx context.Context, cc cmdCtx, name string, err error) Result {
 	var timeout interface{ Timeout() bool } // net.Error, and the registry's request errors
 	ours := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &timeout) && timeout.Timeout()) {
-		return false
+		c.log.Warn("command failed", "command", name, "user_id", cc.in.UserID, "error", err)
+		return say(OutcomeError, fmt.Sprintf(c.t.Failed, name, esc(err.Error())))
 	}
 	dep := "?"
 	var de *DependencyError
@@ -197,14 +161,12 @@ func (c *Core) timedOut(ctx context.Context, cc cmdCtx, name string, err error) 
 	if label == "" {
 		label = dep
 	}
-	if ours {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Timeout, name, esc(label), c.cfg.CommandTimeout))
-	} else {
-		c.reply(ctx, cc.out, fmt.Sprintf(c.pt.Slow, name, esc(label)))
-	}
 	c.log.Warn("command timed out", "command", name, "user_id", cc.in.UserID, "dependency", dep,
 		"timeout", c.cfg.CommandTimeout.String(), "error", err)
-	return true
+	if ours {
+		return say(OutcomeError, fmt.Sprintf(c.pt.Timeout, name, esc(label), c.cfg.CommandTimeout))
+	}
+	return say(OutcomeError, fmt.Sprintf(c.pt.Slow, name, esc(label)))
 }
 
 // addressed reports whether a command names its bot, as /cmd@bot.

@@ -18,23 +18,23 @@ func TestTriage(t *testing.T) {
 		groupLogs bool
 		wantRun   bool
 		wantLabel string
-		wantOut   string
+		wantOut   Outcome
 		wantReply string // part of the reply; "" = no reply
 	}{
 		{"operator in a DM", Input{UserID: operator, ChatID: operator, Private: true, Text: "/get_nodes", Sent: fresh}, false, true, "get_nodes", "", ""},
-		{"bare command in a group is for some bot", Input{UserID: operator, ChatID: group, Text: "/get_nodes", Sent: fresh}, false, false, "", outcomeIgnored, ""},
+		{"bare command in a group is for some bot", Input{UserID: operator, ChatID: group, Text: "/get_nodes", Sent: fresh}, false, false, "", OutcomeIgnored, ""},
 		{"addressed command in a group runs", Input{UserID: operator, ChatID: group, Text: "/get_nodes@oil_bot", Sent: fresh}, false, true, "get_nodes", "", ""},
-		{"another bot's command", Input{UserID: operator, ChatID: group, Text: "/get_nodes@other_bot", Sent: fresh}, false, false, "", outcomeIgnored, ""},
-		{"chatter in a group", Input{UserID: operator, ChatID: group, Text: "hello all", Sent: fresh}, false, false, "", outcomeIgnored, ""},
-		{"forwarded command is not run", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: fresh, Forwarded: true}, false, false, "deploy", outcomeRefused, "Пересланные сообщения не выполняются"},
-		{"forwarded in a group", Input{UserID: operator, ChatID: group, Text: "/cordon@oil_bot node-a", Sent: fresh, Forwarded: true}, false, false, "cordon", outcomeRefused, "Пересланные"},
-		{"get_logs in a group", Input{UserID: operator, ChatID: group, Text: "/get_logs@oil_bot pod-1", Sent: fresh}, false, false, "get_logs", outcomeRefused, "В группе /get_logs не выполняется"},
+		{"another bot's command", Input{UserID: operator, ChatID: group, Text: "/get_nodes@other_bot", Sent: fresh}, false, false, "", OutcomeIgnored, ""},
+		{"chatter in a group", Input{UserID: operator, ChatID: group, Text: "hello all", Sent: fresh}, false, false, "", OutcomeIgnored, ""},
+		{"forwarded command is not run", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: fresh, Forwarded: true}, false, false, "deploy", OutcomeRefused, "Пересланные сообщения не выполняются"},
+		{"forwarded in a group", Input{UserID: operator, ChatID: group, Text: "/cordon@oil_bot node-a", Sent: fresh, Forwarded: true}, false, false, "cordon", OutcomeRefused, "Пересланные"},
+		{"get_logs in a group", Input{UserID: operator, ChatID: group, Text: "/get_logs@oil_bot pod-1", Sent: fresh}, false, false, "get_logs", OutcomeRefused, "В группе /get_logs не выполняется"},
 		{"get_logs in a group with BOT_GROUP_LOGS", Input{UserID: operator, ChatID: group, Text: "/get_logs@oil_bot pod-1", Sent: fresh}, true, true, "get_logs", "", ""},
-		{"stale before everything: a stranger's old flood is dropped", Input{UserID: stranger, ChatID: stranger, Private: true, Text: "/help", Sent: old}, false, false, "help", outcomeStale, ""},
-		{"stale operator command is answered", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: old}, false, false, "deploy", outcomeStale, "пришла через 1h0m0s"},
-		{"stale forward is stale", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: old, Forwarded: true}, false, false, "deploy", outcomeStale, "пришла через"},
-		{"stranger's own command is no label", Input{UserID: stranger, ChatID: stranger, Private: true, Text: "/x4f9_random", Sent: fresh}, false, false, "unknown", outcomeRefused, "Доступ запрещён"},
-		{"operator's unknown command", Input{UserID: operator, ChatID: operator, Private: true, Text: "/reboot", Sent: fresh}, false, false, "unknown", outcomeInvalid, "Неизвестная команда /reboot"},
+		{"stale before everything: a stranger's old flood is dropped", Input{UserID: stranger, ChatID: stranger, Private: true, Text: "/help", Sent: old}, false, false, "help", OutcomeStale, ""},
+		{"stale operator command is answered", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: old}, false, false, "deploy", OutcomeStale, "пришла через 1h0m0s"},
+		{"stale forward is stale", Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: old, Forwarded: true}, false, false, "deploy", OutcomeStale, "пришла через"},
+		{"stranger's own command is no label", Input{UserID: stranger, ChatID: stranger, Private: true, Text: "/x4f9_random", Sent: fresh}, false, false, "unknown", OutcomeRefused, "Доступ запрещён"},
+		{"operator's unknown command", Input{UserID: operator, ChatID: operator, Private: true, Text: "/reboot", Sent: fresh}, false, false, "unknown", OutcomeInvalid, "Неизвестная команда /reboot"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,11 +73,11 @@ func TestHungDependencyIsNamedWithinTheTimeout(t *testing.T) {
 			h.core.registry = trackedRegistry{hangingRegistry{}, h.core.health}
 			rec := &recorder{chatID: operator}
 			start := time.Now()
-			res := h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true, Text: "/showcontainers", Sent: time.Unix(now, 0)}, rec, "oil_bot")
+			res := h.handle(t, rec, Input{UserID: operator, ChatID: operator, Private: true, Text: "/showcontainers", Sent: time.Unix(now, 0)})
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %s", d)
 			}
-			if res.Outcome != outcomeError || len(rec.out) != 1 || !strings.HasPrefix(rec.out[0].Text, tt.want) {
+			if res.Outcome != OutcomeError || len(rec.out) != 1 || !strings.HasPrefix(rec.out[0].Text, tt.want) {
 				t.Fatalf("outcome %s, replies:\n%s\nwant %q", res.Outcome, rec.texts(), tt.want)
 			}
 			failing := h.core.Health().Failing(DepRegistry, DepArgoCD, DepKubernetes)
@@ -102,7 +102,7 @@ func TestRequestTimeoutOfADependencyIsNamed(t *testing.T) {
 	h := newHarness(t, nil)
 	h.core.registry = trackedRegistry{slowRegistry{}, h.core.health}
 	rec := &recorder{chatID: operator}
-	h.core.Handle(context.Background(), Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: time.Unix(now, 0)}, rec, "oil_bot")
+	h.handle(t, rec, Input{UserID: operator, ChatID: operator, Private: true, Text: "/deploy 0.10.5", Sent: time.Unix(now, 0)})
 	if want := "⏱ /deploy: реестр образов не ответил вовремя"; len(rec.out) != 1 || !strings.HasPrefix(rec.out[0].Text, want) {
 		t.Errorf("replies:\n%s\nwant %q", rec.texts(), want)
 	}

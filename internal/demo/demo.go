@@ -224,7 +224,6 @@ func botConfig(apiURL, lang string) botconfig.Config {
 			RolloutTimeout: chatops.DefaultRolloutTimeout,
 			ProgressEvery:  chatops.DefaultProgressEvery,
 			LogLines:       chatops.DefaultLogLines,
-			MaxMessages:    chatops.DefaultMaxMessages,
 		},
 		// The demo's stranger is someone trying the page: answer every
 		// refusal instead of one per BOT_STRANGER_REPLY_EVERY.

@@ -45,8 +45,9 @@ func (a *ArgoCDDeployer) Current(ctx context.Context) (string, int32, error) {
 	return d.Image, d.Replicas, nil
 }
 
-// SetImage sets the application's image override and syncs.
-func (a *ArgoCDDeployer) SetImage(ctx context.Context, image string) error {
+// SetImage sets the application's image override and syncs. cause is not
+// recorded yet: the Application's history has no field for it.
+func (a *ArgoCDDeployer) SetImage(ctx context.Context, image, _ string) error {
 	if err := a.Argo.SetImage(ctx, image); err != nil {
 		return err
 	}

@@ -67,19 +67,19 @@ func TestArgoCDDeployerChanges(t *testing.T) {
 		wantErr   error
 	}{
 		{"image then sync", nil, func(ctx context.Context, d *ArgoCDDeployer) error {
-			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5")
+			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5", "/deploy 0.10.5 by 1001")
 		}, []string{"set image registry.example.com/oil/app:0.10.5", "sync"}, nil},
 		{"replicas of the workload then sync", nil, func(ctx context.Context, d *ArgoCDDeployer) error {
 			return d.SetReplicas(ctx, 3)
 		}, []string{"set replicas oil-refinery-application=3", "sync"}, nil},
 		{"no sync when the image is refused", map[string]error{"set image": errAPI}, func(ctx context.Context, d *ArgoCDDeployer) error {
-			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5")
+			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5", "/deploy 0.10.5 by 1001")
 		}, []string{"set image registry.example.com/oil/app:0.10.5"}, errAPI},
 		{"no sync when the replicas are refused", map[string]error{"set replicas": errAPI}, func(ctx context.Context, d *ArgoCDDeployer) error {
 			return d.SetReplicas(ctx, 0)
 		}, []string{"set replicas oil-refinery-application=0"}, errAPI},
 		{"a failed sync fails the change", map[string]error{"sync": errAPI}, func(ctx context.Context, d *ArgoCDDeployer) error {
-			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5")
+			return d.SetImage(ctx, "registry.example.com/oil/app:0.10.5", "/deploy 0.10.5 by 1001")
 		}, []string{"set image registry.example.com/oil/app:0.10.5", "sync"}, errAPI},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

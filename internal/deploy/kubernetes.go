@@ -20,7 +20,7 @@ type KubernetesDeployer struct {
 type Cluster interface {
 	Deployment(ctx context.Context) (cluster.Deployment, error)
 	Scale(ctx context.Context, replicas int32) (prev int32, err error)
-	SetImage(ctx context.Context, image string) (prev string, err error)
+	SetImageCause(ctx context.Context, image, cause string) (prev string, err error)
 	WaitRollout(ctx context.Context, every time.Duration, report func(cluster.Rollout)) (cluster.Rollout, error)
 }
 
@@ -42,9 +42,11 @@ func (k *KubernetesDeployer) Current(ctx context.Context) (string, int32, error)
 	return d.Image, d.Replicas, nil
 }
 
-// SetImage patches the application container's image.
-func (k *KubernetesDeployer) SetImage(ctx context.Context, image string) error {
-	_, err := k.Cluster.SetImage(ctx, image)
+// SetImage patches the application container's image, writing cause as
+// the Deployment's kubernetes.io/change-cause in the same patch ("" leaves
+// it alone).
+func (k *KubernetesDeployer) SetImage(ctx context.Context, image, cause string) error {
+	_, err := k.Cluster.SetImageCause(ctx, image, cause)
 	return err
 }
 

@@ -33,8 +33,8 @@ func (f *fakeCluster) Scale(_ context.Context, n int32) (int32, error) {
 	return prev, nil
 }
 
-func (f *fakeCluster) SetImage(_ context.Context, image string) (string, error) {
-	f.changes = append(f.changes, "image "+image)
+func (f *fakeCluster) SetImageCause(_ context.Context, image, cause string) (string, error) {
+	f.changes = append(f.changes, "image "+image+" cause "+cause)
 	prev := f.d.Image
 	f.d.Image = image
 	return prev, nil
@@ -69,7 +69,7 @@ func TestKubernetesDeployerChanges(t *testing.T) {
 	f := &fakeCluster{d: cluster.Deployment{Image: "app:1", Replicas: 2}}
 	k := &KubernetesDeployer{Cluster: f}
 	ctx := context.Background()
-	if err := k.SetImage(ctx, "app:2"); err != nil {
+	if err := k.SetImage(ctx, "app:2", "/deploy 2 by @ops (1001)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.SetReplicas(ctx, 3); err != nil {
@@ -78,7 +78,7 @@ func TestKubernetesDeployerChanges(t *testing.T) {
 	if img, n, err := k.Current(ctx); err != nil || img != "app:2" || n != 3 {
 		t.Errorf("Current = %q, %d, %v", img, n, err)
 	}
-	if diff := cmp.Diff([]string{"image app:2", "scale 3"}, f.changes); diff != "" {
+	if diff := cmp.Diff([]string{"image app:2 cause /deploy 2 by @ops (1001)", "scale 3"}, f.changes); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }

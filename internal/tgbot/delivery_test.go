@@ -22,11 +22,11 @@ func newHolder() *holder {
 	return &holder{echo: echo{release: make(chan struct{})}, held: make(chan struct{}, 100)}
 }
 
-func (h *holder) Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result {
+func (h *holder) Run(ctx context.Context, v chatops.Verdict) chatops.Result {
 	if v.Run && strings.HasPrefix(v.In.Text, "/hold") {
 		h.held <- struct{}{}
 	}
-	return h.echo.Run(ctx, v, out)
+	return h.echo.Run(ctx, v)
 }
 
 func (h *holder) waitHeld(t *testing.T) {

@@ -1,6 +1,7 @@
 package tgbot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,11 +16,12 @@ import (
 
 // Handler decides about each message and runs the commands; chatops.Core is
 // the production one. Triage runs in the poll loop: it must be quick, and
-// its ctx is bounded by triageTimeout.
+// its ctx is bounded by triageTimeout. The poller delivers what Run and
+// QueueFull return.
 type Handler interface {
 	Triage(ctx context.Context, in chatops.Input, botUsername string) chatops.Verdict
-	Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result
-	QueueFull(v chatops.Verdict) string
+	Run(ctx context.Context, v chatops.Verdict) chatops.Result
+	QueueFull(v chatops.Verdict) chatops.Result
 }
 
 var _ Handler = (*chatops.Core)(nil)
@@ -49,6 +51,9 @@ type Options struct {
 	// pause starts at busyPollMin after any activity and doubles while
 	// nothing happens, so a user answered a moment ago is heard at once.
 	BusyPoll time.Duration
+	// MaxMessages is how many messages a listing may take; a longer one
+	// goes out as a text document (default DefaultMaxMessages).
+	MaxMessages int
 	// OnResult is told of every message handled, with the time since it
 	// was received.
 	OnResult func(chatops.Result, time.Duration)
@@ -71,6 +76,8 @@ const (
 	quickBuffer    = 256
 	quickSenders   = 2
 	quickTimeout   = 5 * time.Second
+	// lastWordTimeout bounds the announcement of a follow-up's end.
+	lastWordTimeout = 5 * time.Second
 )
 
 // Poller long-polls getUpdates and dispatches messages to a Handler.
@@ -84,36 +91,17 @@ type Poller struct {
 
 // NewPoller returns a poller for bot (its BotClient should be NewClient's).
 func NewPoller(bot *gotgbot.Bot, h Handler, log *slog.Logger, opts Options) *Poller {
-	if opts.PollTimeout <= 0 {
-		opts.PollTimeout = 30 * time.Second
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.Conflict <= 0 {
-		opts.Conflict = 10 * time.Second
-	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 16
-	}
-	if opts.ShutdownWait <= 0 {
-		opts.ShutdownWait = 8 * time.Second
-	}
-	if opts.ConfirmTimeout <= 0 {
-		opts.ConfirmTimeout = 2 * time.Second
-	}
-	if opts.ChatQueue <= 0 {
-		opts.ChatQueue = DefaultChatQueue
-	}
-	if opts.StrangerReplyEvery <= 0 {
-		opts.StrangerReplyEvery = DefaultStrangerReplyEvery
-	}
-	if opts.StrangerMemory <= 0 {
-		opts.StrangerMemory = DefaultStrangerMemory
-	}
-	if opts.BusyPoll <= 0 {
-		opts.BusyPoll = time.Second
-	}
+	opts.PollTimeout = cmp.Or(opts.PollTimeout, 30*time.Second)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, 30*time.Second)
+	opts.Conflict = cmp.Or(opts.Conflict, 10*time.Second)
+	opts.MaxInFlight = cmp.Or(opts.MaxInFlight, 16)
+	opts.ShutdownWait = cmp.Or(opts.ShutdownWait, 8*time.Second)
+	opts.ConfirmTimeout = cmp.Or(opts.ConfirmTimeout, 2*time.Second)
+	opts.ChatQueue = cmp.Or(opts.ChatQueue, DefaultChatQueue)
+	opts.StrangerReplyEvery = cmp.Or(opts.StrangerReplyEvery, DefaultStrangerReplyEvery)
+	opts.StrangerMemory = cmp.Or(opts.StrangerMemory, DefaultStrangerMemory)
+	opts.BusyPoll = cmp.Or(opts.BusyPoll, time.Second)
+	opts.MaxMessages = cmp.Or(opts.MaxMessages, DefaultMaxMessages)
 	p := &Poller{bot: bot, handler: h, log: log, opts: opts}
 	p.lastOK.Store(time.Now().UnixNano())
 	return p
@@ -138,7 +126,7 @@ type run struct {
 type quickItem struct {
 	id       int64
 	v        chatops.Verdict
-	html     string // replaces v.Reply when set (a full queue)
+	full     bool // the chat's queue is full: say so instead of v.Reply
 	received time.Time
 }
 
@@ -298,7 +286,7 @@ func (r *run) dispatch(u gotgbot.Update, t triaged) {
 	in, v, now := t.in, t.v, t.received
 	switch {
 	case !v.Run && v.Reply == "":
-		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v, nil), now)
+		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v), now) // nothing to send
 	case !v.Run && v.Stranger && !r.limiter.allow(in.UserID, now):
 		r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: v.Outcome}, now)
 	case !v.Run:
@@ -307,9 +295,9 @@ func (r *run) dispatch(u gotgbot.Update, t triaged) {
 		start, full, warn := r.queues.push(queued{id: u.UpdateId, v: v, received: now})
 		switch {
 		case full && warn:
-			r.enqueueQuick(quickItem{id: u.UpdateId, v: v, html: r.p.handler.QueueFull(v), received: now})
+			r.enqueueQuick(quickItem{id: u.UpdateId, v: v, full: true, received: now})
 		case full:
-			r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: "refused"}, now)
+			r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: chatops.OutcomeRefused}, now)
 		case start:
 			r.inFlight.Add(1)
 			go func() { defer r.inFlight.Done(); r.drain(in.ChatID) }()
@@ -343,16 +331,13 @@ func (r *run) sendQuick() {
 			return // what is left stays unconfirmed
 		case it := <-r.quick:
 			ctx, cancel := context.WithTimeout(withoutRetry(r.cmdCtx), quickTimeout)
-			out := &responder{bot: r.p.bot, chatID: it.v.In.ChatID}
 			var res chatops.Result
-			if it.html != "" {
-				if _, err := out.Send(ctx, it.html); err != nil {
-					r.p.log.Warn("reply not delivered", "chat_id", it.v.In.ChatID, "error", err)
-				}
-				res = chatops.Result{Command: it.v.Command, Outcome: "refused"}
+			if it.full {
+				res = r.p.handler.QueueFull(it.v)
 			} else {
-				res = r.p.handler.Run(ctx, it.v, out)
+				res = r.p.handler.Run(ctx, it.v)
 			}
+			r.p.responder(it.v.In.ChatID).deliver(ctx, res)
 			cancel()
 			r.finish(it.id, res, it.received)
 		}
@@ -362,6 +347,7 @@ func (r *run) sendQuick() {
 // drain runs the queued commands of one chat, one after another, each in a
 // command slot. Once the poll context ends it starts none.
 func (r *run) drain(chatID int64) {
+	out := r.p.responder(chatID)
 	for {
 		item, ok := r.queues.next(chatID, r.stop)
 		if !ok {
@@ -373,7 +359,11 @@ func (r *run) drain(chatID int64) {
 			r.queues.abandon(chatID)
 			return
 		}
-		res := r.p.handler.Run(r.cmdCtx, item.v, &responder{bot: r.p.bot, chatID: chatID})
+		res := r.p.handler.Run(r.cmdCtx, item.v)
+		var msg *message
+		if r.cmdCtx.Err() == nil {
+			msg = out.deliver(r.cmdCtx, res)
+		}
 		<-r.slots
 		if r.cmdCtx.Err() != nil {
 			// Cut short at shutdown: left unconfirmed, the next instance
@@ -383,9 +373,23 @@ func (r *run) drain(chatID int64) {
 		r.finish(item.id, res, item.received)
 		if res.Follow != nil {
 			r.inFlight.Add(1)
-			go func() { defer r.inFlight.Done(); res.Follow(r.cmdCtx) }()
+			go func() { defer r.inFlight.Done(); r.follow(out, res, msg) }()
 		}
 	}
+}
+
+// follow runs a command's follow-up and announces how it ended: that last
+// word is sent even when the bot is stopping and cmdCtx was cancelled.
+func (r *run) follow(out *responder, res chatops.Result, msg *message) {
+	a := res.Follow(r.cmdCtx, msg)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.cmdCtx), lastWordTimeout)
+	defer cancel()
+	out.announce(ctx, a)
+}
+
+// responder answers in chatID.
+func (p *Poller) responder(chatID int64) *responder {
+	return &responder{bot: p.bot, chatID: chatID, maxMessages: p.opts.MaxMessages, log: p.log}
 }
 
 // confirm tells Telegram that every update below offset was handled.

@@ -29,17 +29,18 @@ type echo struct {
 
 func (e *echo) Triage(_ context.Context, in chatops.Input, bot string) chatops.Verdict {
 	if strings.HasPrefix(in.Text, "/refuse") {
-		return chatops.Verdict{In: in, Command: "unknown", Reply: "refused " + telegram.EscapeHTML(in.Text), Outcome: "refused", Stranger: true}
+		return chatops.Verdict{In: in, Command: "unknown", Reply: "refused " + telegram.EscapeHTML(in.Text), Outcome: chatops.OutcomeRefused, Stranger: true}
 	}
 	return chatops.Verdict{In: in, Command: strings.TrimPrefix(in.Text, "/"), Run: true}
 }
 
-func (e *echo) QueueFull(chatops.Verdict) string { return "queue full" }
+func (e *echo) QueueFull(v chatops.Verdict) chatops.Result {
+	return chatops.Result{Command: v.Command, Outcome: chatops.OutcomeRefused, Reply: chatops.Reply{HTML: "queue full"}}
+}
 
-func (e *echo) Run(ctx context.Context, v chatops.Verdict, out chatops.Responder) chatops.Result {
+func (e *echo) Run(ctx context.Context, v chatops.Verdict) chatops.Result {
 	if !v.Run {
-		out.Send(ctx, v.Reply)
-		return chatops.Result{Command: v.Command, Outcome: v.Outcome}
+		return chatops.Result{Command: v.Command, Outcome: v.Outcome, Reply: chatops.Reply{HTML: v.Reply}}
 	}
 	in := v.In
 	if strings.HasPrefix(in.Text, "/slow") {
@@ -54,8 +55,7 @@ func (e *echo) Run(ctx context.Context, v chatops.Verdict, out chatops.Responder
 	e.mu.Lock()
 	e.order = append(e.order, in.Text)
 	e.mu.Unlock()
-	out.Send(ctx, "echo "+telegram.EscapeHTML(in.Text))
-	return chatops.Result{Command: v.Command, Outcome: "ok"}
+	return chatops.Result{Command: v.Command, Outcome: chatops.OutcomeOK, Reply: chatops.Reply{HTML: "echo " + telegram.EscapeHTML(in.Text)}}
 }
 
 func start(t *testing.T, h Handler, opts Options) (*telegramtest.Server, *strings.Builder, context.CancelFunc, chan error) {
@@ -221,7 +221,7 @@ func (s *slowRoles) Triage(ctx context.Context, in chatops.Input, bot string) ch
 	s.mu.Lock()
 	s.now--
 	s.mu.Unlock()
-	return chatops.Verdict{In: in, Command: "unknown", Reply: "refused", Outcome: "refused", Stranger: true}
+	return chatops.Verdict{In: in, Command: "unknown", Reply: "refused", Outcome: chatops.OutcomeRefused, Stranger: true}
 }
 
 func TestStrangersRoleLookupsRunInParallel(t *testing.T) {

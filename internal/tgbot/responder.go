@@ -3,7 +3,10 @@ package tgbot
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/PaulSonOfLars/gotgbot/v2"
 
@@ -11,28 +14,95 @@ import (
 	"gitlab.com/derrick-kit/derrick/internal/telegram"
 )
 
-// responder answers in one chat. Sends are retried by the BotClient on 429,
-// 5xx and network faults: a rare duplicate answer is preferred to none.
-type responder struct {
-	bot    *gotgbot.Bot
-	chatID int64
-}
+// DefaultMaxMessages is how many messages a listing may take before it
+// goes out as a text document instead.
+const DefaultMaxMessages = 4
 
-var _ chatops.Responder = (*responder)(nil)
+// replyTimeout bounds one Bot API call of an answer, with its retries.
+const replyTimeout = 30 * time.Second
+
+// responder delivers the chatops Results of one chat. Sends are retried by
+// the BotClient on 429, 5xx and network faults: a rare duplicate answer is
+// preferred to none. Failures are logged, never returned: nobody else
+// could act on them.
+type responder struct {
+	bot         *gotgbot.Bot
+	chatID      int64
+	maxMessages int
+	log         *slog.Logger
+}
 
 var noPreview = &gotgbot.LinkPreviewOptions{IsDisabled: true}
 
-func (r *responder) Send(ctx context.Context, html string) (int64, error) {
-	return send(ctx, r.bot, r.chatID, html)
+// deliver sends res's reply, then its announcement, and returns the reply's
+// message for a follow-up to edit.
+func (r *responder) deliver(ctx context.Context, res chatops.Result) *message {
+	msg := &message{r: r}
+	if !res.Reply.Empty() {
+		msg.id = r.reply(ctx, res.Reply)
+	}
+	r.announce(ctx, res.Announce)
+	return msg
 }
 
-func (r *responder) Announce(ctx context.Context, chatID int64, html string) error {
-	_, err := send(ctx, r.bot, chatID, html)
-	return err
+// reply sends rep split to fit Telegram or, for a listing that would take
+// more than maxMessages messages, as a text document with the header as
+// caption. It returns the id of the last message, 0 when it was not sent.
+func (r *responder) reply(ctx context.Context, rep chatops.Reply) int64 {
+	if rep.Lines != nil {
+		// A message holds at most MaxMessageLength characters of text, so
+		// more text than maxMessages of them needs more messages however it
+		// is split: send the document without escaping and splitting it
+		// first (for 5,000 nodes that was most of the bot's own time).
+		text := 0
+		for _, l := range rep.Lines {
+			text += utf8.RuneCountInString(l) + 1
+		}
+		if text > r.maxMessages*telegram.MaxMessageLength {
+			r.document(ctx, rep)
+			return 0
+		}
+	}
+	chunks := telegram.SplitHTML(rep.Text(), telegram.MaxMessageLength)
+	if rep.Lines != nil && len(chunks) > r.maxMessages {
+		r.document(ctx, rep)
+		return 0
+	}
+	var id int64
+	for _, chunk := range chunks {
+		var err error
+		if id, err = r.send(ctx, r.chatID, chunk); err != nil {
+			r.log.Warn("reply not delivered", "chat_id", r.chatID, "error", err)
+			return 0
+		}
+	}
+	return id
 }
 
-func send(ctx context.Context, bot *gotgbot.Bot, chatID int64, html string) (int64, error) {
-	m, err := bot.SendMessageWithContext(ctx, chatID, html, &gotgbot.SendMessageOpts{
+func (r *responder) document(ctx context.Context, rep chatops.Reply) {
+	ctx, cancel := context.WithTimeout(ctx, replyTimeout)
+	defer cancel()
+	_, err := r.bot.SendDocumentWithContext(ctx, r.chatID, gotgbot.InputFileByReader(rep.File, bytes.NewReader(rep.Document())),
+		&gotgbot.SendDocumentOpts{Caption: rep.HTML, ParseMode: gotgbot.ParseModeHTML})
+	if err != nil {
+		r.log.Warn("document not delivered", "chat_id", r.chatID, "error", err)
+	}
+}
+
+// announce posts a to its chat (the audit chat), if any.
+func (r *responder) announce(ctx context.Context, a chatops.Announcement) {
+	if a.ChatID == 0 {
+		return
+	}
+	if _, err := r.send(ctx, a.ChatID, a.HTML); err != nil {
+		r.log.Warn("audit chat announcement failed", "chat_id", a.ChatID, "error", err)
+	}
+}
+
+func (r *responder) send(ctx context.Context, chatID int64, html string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, replyTimeout)
+	defer cancel()
+	m, err := r.bot.SendMessageWithContext(ctx, chatID, html, &gotgbot.SendMessageOpts{
 		ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview,
 	})
 	if err != nil {
@@ -41,18 +111,29 @@ func send(ctx context.Context, bot *gotgbot.Bot, chatID int64, html string) (int
 	return m.MessageId, nil
 }
 
-func (r *responder) Edit(ctx context.Context, messageID int64, html string) error {
-	_, _, err := r.bot.EditMessageTextWithContext(ctx, &gotgbot.EditMessageTextOpts{
-		Text: html, ChatId: r.chatID, MessageId: messageID, ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview,
+// message is a reply as a follow-up edits it.
+type message struct {
+	r  *responder
+	id int64 // 0: not sent
+}
+
+var _ chatops.Message = (*message)(nil)
+
+func (m *message) Edit(ctx context.Context, html string) error {
+	if m.id == 0 {
+		id, err := m.r.send(ctx, m.r.chatID, html)
+		if err == nil {
+			m.id = id
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, replyTimeout)
+	defer cancel()
+	_, _, err := m.r.bot.EditMessageTextWithContext(ctx, &gotgbot.EditMessageTextOpts{
+		Text: html, ChatId: m.r.chatID, MessageId: m.id, ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview,
 	})
 	if telegram.IsAPIError(err, 400) && strings.Contains(err.Error(), "message is not modified") {
 		return nil
 	}
-	return err
-}
-
-func (r *responder) SendDocument(ctx context.Context, name string, content []byte, caption string) error {
-	_, err := r.bot.SendDocumentWithContext(ctx, r.chatID, gotgbot.InputFileByReader(name, bytes.NewReader(content)),
-		&gotgbot.SendDocumentOpts{Caption: caption, ParseMode: gotgbot.ParseModeHTML})
 	return err
 }
