@@ -35,6 +35,14 @@ const (
 	StartTag = "0.10.4"
 	// appLabel selects the Deployment's pods.
 	appLabel = "app.kubernetes.io/name"
+	// seedCause is the change-cause of the rollout of StartTag.
+	seedCause = "/deploy " + StartTag + " by @olga_ops (314159265)"
+)
+
+// The annotations the Deployment controller keeps (kubectl rollout history).
+const (
+	revisionAnnotation    = "deployment.kubernetes.io/revision"
+	changeCauseAnnotation = "kubernetes.io/change-cause"
 )
 
 // node is one simulated node; its addresses are from the documentation
@@ -117,7 +125,19 @@ func NewCluster(t Timing, log *slog.Logger) (*Cluster, error) {
 	}
 	d := deploymentObject(now.Add(-30 * 24 * time.Hour))
 	hash := templateHash(&d.Spec.Template)
-	objs = append(objs, d, replicaSetObject(d, hash))
+	// The revisions before: 0.10.3 applied by hand (no cause), then the
+	// bot's /deploy 0.10.4, which runs now.
+	past := d.DeepCopy()
+	past.Spec.Template.Spec.Containers[0].Image = Repository + ":0.10.3"
+	old := replicaSetObject(past, templateHash(&past.Spec.Template))
+	old.CreationTimestamp = metav1.NewTime(now.Add(-27 * 24 * time.Hour))
+	old.Annotations = map[string]string{revisionAnnotation: "1"}
+	cur := replicaSetObject(d, hash)
+	cur.CreationTimestamp = metav1.NewTime(now.Add(-12 * 24 * time.Hour))
+	cur.Annotations = map[string]string{revisionAnnotation: "2", changeCauseAnnotation: seedCause}
+	cur.Spec.Replicas, cur.Status.Replicas = ptr.To[int32](3), 3
+	old.Spec.Replicas = ptr.To[int32](0)
+	objs = append(objs, d, old, cur)
 	for i, on := range []string{"worker-1", "worker-2", "worker-3"} {
 		created := now.Add(-time.Duration(5+i*2)*time.Hour - time.Duration(i*17)*time.Minute)
 		p := c.podObject(d, hash, created)
@@ -236,6 +256,7 @@ func deploymentObject(created time.Time) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: Deployment, Namespace: Namespace, Generation: 1,
+			Annotations:       map[string]string{revisionAnnotation: "2", changeCauseAnnotation: seedCause},
 			UID:               "00000000-0000-4000-8000-00000000d001",
 			CreationTimestamp: metav1.NewTime(created),
 			Labels:            map[string]string{appLabel: Deployment, "app.kubernetes.io/part-of": "oil-refinery"},

@@ -1,10 +1,12 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,10 @@ func (c *Cluster) reconcile(ctx context.Context, now time.Time) error {
 	if err := c.syncCordonTaints(ctx, nodeList.Items); err != nil {
 		return err
 	}
+	hash := templateHash(&d.Spec.Template)
+	if err := c.syncReplicaSets(ctx, d, hash, list.Items); err != nil {
+		return err
+	}
 	pods := make([]*corev1.Pod, 0, len(list.Items))
 	for i := range list.Items {
 		pods = append(pods, &list.Items[i])
@@ -119,7 +125,6 @@ func (c *Cluster) reconcile(ctx context.Context, now time.Time) error {
 	// The ReplicaSet and Deployment controllers: the right number of pods
 	// of the current template.
 	desired := ptr.Deref(d.Spec.Replicas, 1)
-	hash := templateHash(&d.Spec.Template)
 	var current, old []*corev1.Pod
 	for _, p := range live {
 		if p.Labels["pod-template-hash"] == hash {
@@ -161,12 +166,6 @@ func (c *Cluster) reconcile(ctx context.Context, now time.Time) error {
 		if len(old) > 0 {
 			room = min(room, desired+surge-total)
 		}
-		if room > 0 {
-			// The Deployment controller's ReplicaSet for this template.
-			if _, err := c.fake.AppsV1().ReplicaSets(Namespace).Create(ctx, replicaSetObject(d, hash), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create replicaset for template %s: %w", hash, err)
-			}
-		}
 		for range max(room, 0) {
 			p := c.podObject(d, hash, now)
 			if n := pickNode(nodeList.Items, live); n != "" {
@@ -201,6 +200,122 @@ func (c *Cluster) reconcile(ctx context.Context, now time.Time) error {
 		current = current[n-desired:]
 	}
 	return c.updateStatus(ctx, d, hash, current, old, desired, unavailable, now)
+}
+
+// syncReplicaSets does the Deployment controller's bookkeeping of
+// revisions: the ReplicaSet of the current template exists and has the
+// highest deployment.kubernetes.io/revision (a rollback to an older
+// template reuses its ReplicaSet and numbers it anew), carries the
+// Deployment's kubernetes.io/change-cause, and the Deployment shows the
+// revision; each ReplicaSet's replicas count its live pods; old ReplicaSets
+// without pods beyond spec.revisionHistoryLimit go, oldest revision first.
+func (c *Cluster) syncReplicaSets(ctx context.Context, d *appsv1.Deployment, hash string, pods []corev1.Pod) error {
+	rsc := c.fake.AppsV1().ReplicaSets(Namespace)
+	list, err := rsc.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list replicasets: %w", err)
+	}
+	var owned []*appsv1.ReplicaSet
+	var cur *appsv1.ReplicaSet
+	maxRev := int64(0)
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if !slices.ContainsFunc(rs.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == d.UID }) {
+			continue
+		}
+		owned = append(owned, rs)
+		maxRev = max(maxRev, revisionOf(rs))
+		if rs.Labels["pod-template-hash"] == hash {
+			cur = rs
+		}
+	}
+	cause := d.Annotations[changeCauseAnnotation]
+	if cur == nil {
+		rs := replicaSetObject(d, hash)
+		rs.CreationTimestamp = metav1.Now()
+		rs.Annotations = map[string]string{revisionAnnotation: strconv.FormatInt(maxRev+1, 10)}
+		if cause != "" {
+			rs.Annotations[changeCauseAnnotation] = cause
+		}
+		created, err := rsc.Create(ctx, rs, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create replicaset %s: %w", rs.Name, err)
+		}
+		if err == nil {
+			cur = created
+			owned = append(owned, cur)
+			maxRev++
+		}
+	} else if revisionOf(cur) < maxRev || (cause != "" && cur.Annotations[changeCauseAnnotation] != cause) {
+		if revisionOf(cur) < maxRev {
+			maxRev++
+		}
+		ann := map[string]string{revisionAnnotation: strconv.FormatInt(maxRev, 10)}
+		if cause != "" {
+			ann[changeCauseAnnotation] = cause
+		}
+		if err := c.patchAnnotations(ctx, "replicasets", cur.Name, ann); err != nil {
+			return err
+		}
+		cur.Annotations = ann
+	}
+	if want := strconv.FormatInt(maxRev, 10); cur != nil && d.Annotations[revisionAnnotation] != want {
+		if err := c.patchAnnotations(ctx, "deployments", d.Name, map[string]string{revisionAnnotation: want}); err != nil {
+			return err
+		}
+	}
+	// Replica counts, and the history limit.
+	var spare []*appsv1.ReplicaSet
+	for _, rs := range owned {
+		n := int32(0)
+		for i := range pods {
+			if pods[i].Labels["pod-template-hash"] == rs.Labels["pod-template-hash"] && pods[i].DeletionTimestamp == nil {
+				n++
+			}
+		}
+		want := n
+		if rs == cur {
+			want = ptr.Deref(d.Spec.Replicas, 1)
+		}
+		if ptr.Deref(rs.Spec.Replicas, -1) != want || rs.Status.Replicas != n {
+			rs.Spec.Replicas, rs.Status.Replicas = ptr.To(want), n
+			if _, err := rsc.Update(ctx, rs, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("update replicaset %s: %w", rs.Name, err)
+			}
+		}
+		if rs != cur && n == 0 {
+			spare = append(spare, rs)
+		}
+	}
+	slices.SortFunc(spare, func(a, b *appsv1.ReplicaSet) int { return cmp.Compare(revisionOf(a), revisionOf(b)) })
+	for _, rs := range spare[:max(0, len(spare)-int(ptr.Deref(d.Spec.RevisionHistoryLimit, 10)))] {
+		if err := rsc.Delete(ctx, rs.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete replicaset %s: %w", rs.Name, err)
+		}
+	}
+	return nil
+}
+
+func revisionOf(rs *appsv1.ReplicaSet) int64 {
+	n, _ := strconv.ParseInt(rs.Annotations[revisionAnnotation], 10, 64)
+	return n
+}
+
+// patchAnnotations merges ann into the annotations of the named object.
+func (c *Cluster) patchAnnotations(ctx context.Context, resource, name string, ann map[string]string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+	if err != nil {
+		return fmt.Errorf("annotations patch: %w", err)
+	}
+	if resource == "deployments" {
+		_, err = c.fake.AppsV1().Deployments(Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	} else {
+		_, err = c.fake.AppsV1().ReplicaSets(Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("annotate %s %s: %w", resource, name, err)
+	}
+	return nil
 }
 
 // syncCordonTaints does what the node lifecycle controller does for a

@@ -79,6 +79,7 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("GET /api/config", p.config)
 	mux.HandleFunc("GET /api/chats/{chat}/messages", p.messages)
 	mux.HandleFunc("POST /api/chats/{chat}/messages", p.send)
+	mux.HandleFunc("POST /api/chats/{chat}/press", p.press)
 	mux.HandleFunc("GET /api/chats/{chat}/events", p.events)
 	mux.HandleFunc("GET /api/chats/{chat}/files/{msg}", p.file)
 	return guard(mux)
@@ -281,6 +282,33 @@ func (p *page) send(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, struct {
 		ID int64 `json:"id"`
 	}{m.ID})
+}
+
+// press presses an inline button of a message in a person's private chat
+// as that person, as a Telegram client sends a callback query.
+func (p *page) press(w http.ResponseWriter, r *http.Request) {
+	chat, ok := chatID(r)
+	who, isPerson := person(chat)
+	if !ok || !isPerson {
+		http.Error(w, "only a person's private chat with the bot has buttons to press", http.StatusNotFound)
+		return
+	}
+	var in struct {
+		Message int64  `json:"message"`
+		Data    string `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&in); err != nil {
+		http.Error(w, "body must be JSON such as {\"message\": 12, \"data\": \"confirm\"}", http.StatusBadRequest)
+		return
+	}
+	id, err := p.tg.PressButton(telegramtest.User{ID: who.ID, Username: who.Username, FirstName: who.Name}, chat, in.Message, in.Data)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		ID string `json:"id"`
+	}{id})
 }
 
 // events streams the chat's snapshot as server-sent events: one at once,

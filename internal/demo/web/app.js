@@ -205,7 +205,7 @@ function render(s) {
   const atBottom = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < 80;
   let mine = false;
   for (const m of s.messages) {
-    const rev = m.html + "|" + m.edited + "|" + (m.document ? m.document.url : "");
+    const rev = m.html + "|" + m.edited + "|" + (m.document ? m.document.url : "") + "|" + JSON.stringify(m.keyboard || []);
     let row = state.els.get(m.id);
     if (!row) {
       const d = new Date(m.date);
@@ -276,7 +276,41 @@ function fill(row, m) {
   }
   text.append(meta);
   b.append(text);
-  row.append(b);
+  if (m.keyboard && m.keyboard.length) {
+    const col = el("div", "with-kb");
+    col.append(b, keyboard(m));
+    row.append(col);
+  } else row.append(b);
+}
+
+// keyboard draws a message's inline keyboard; a press goes to the bot as
+// the account the page writes as.
+function keyboard(m) {
+  const kb = el("div", "keyboard");
+  for (const line of m.keyboard) {
+    const r = el("div", "kb-row");
+    for (const btn of line) {
+      const x = el("button", "kb-btn", btn.text);
+      x.type = "button";
+      if (btn.callback_data !== undefined) x.dataset.data = btn.callback_data;
+      x.addEventListener("click", () => press(m.id, btn.callback_data || ""));
+      r.append(x);
+    }
+    kb.append(r);
+  }
+  return kb;
+}
+
+async function press(id, data) {
+  const res = await fetch("/api/chats/" + state.chat + "/press", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ message: id, data }),
+  });
+  if (!res.ok) {
+    $("status").textContent = await res.text();
+    $("status").hidden = false;
+  }
 }
 
 function size(n) {
