@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/deploy"
 )
@@ -54,9 +55,9 @@ func TestDeployThroughArgoCD(t *testing.T) {
 		t.Run(tc.command, func(t *testing.T) {
 			h := newHarness(t, nil)
 			argo := &fakeArgo{image: "registry.example.com/oil/app:0.10.4", replicas: 2, states: []deploy.Progress{
-				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "OutOfSync", Health: "Healthy", Operation: "Running", Compared: true}},
-				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Progressing", Operation: "Succeeded", Compared: true}},
-				{Mode: deploy.ArgoCD, Argo: deploy.ArgoState{Sync: "Synced", Health: "Healthy", Operation: "Succeeded", Compared: true}, Done: true},
+				{Mode: deploy.ArgoCD, Argo: argocd.App{Sync: "OutOfSync", Health: "Healthy", Operation: argocd.Operation{Phase: "Running"}, Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: argocd.App{Sync: "Synced", Health: "Progressing", Operation: argocd.Operation{Phase: "Succeeded"}, Compared: true}},
+				{Mode: deploy.ArgoCD, Argo: argocd.App{Sync: "Synced", Health: "Healthy", Operation: argocd.Operation{Phase: "Succeeded"}, Compared: true}, Done: true},
 			}}
 			h.core = New(h.core.cfg, h.cluster, argo, h.registry, slog.New(slog.NewJSONHandler(h.logs, nil)), "oil", "oil-refinery-application")
 			h.core.now = func() time.Time { return time.Unix(now, 0) }

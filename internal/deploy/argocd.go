@@ -81,7 +81,7 @@ func (a *ArgoCDDeployer) Wait(ctx context.Context, image string, report func(Pro
 	return p, err
 }
 
-func argoProgress(app argocd.App) Progress { return Progress{Mode: ArgoCD, Argo: argoState(app)} }
+func argoProgress(app argocd.App) Progress { return Progress{Mode: ArgoCD, Argo: app} }
 
 // History lists the last limit entries of the Application's history,
 // newest first.

@@ -114,9 +114,9 @@ func TestArgoCDDeployerWait(t *testing.T) {
 	running := argocd.App{Sync: "OutOfSync", Health: "Healthy", Compared: true, Operation: argocd.Operation{Phase: "Running"}}
 	settled := argocd.App{Sync: "Synced", Health: "Healthy", Compared: true, Operation: argocd.Operation{Phase: "Succeeded", Message: "successfully synced"}}
 	degraded := argocd.App{Sync: "Synced", Health: "Degraded", HealthMessage: "Deployment exceeded its progress deadline", Compared: true}
-	pRunning := Progress{Mode: ArgoCD, Argo: ArgoState{Sync: "OutOfSync", Health: "Healthy", Operation: "Running", Compared: true}}
-	pSettled := Progress{Mode: ArgoCD, Argo: ArgoState{Sync: "Synced", Health: "Healthy", Operation: "Succeeded", OperationMessage: "successfully synced", Compared: true}}
-	pDegraded := Progress{Mode: ArgoCD, Argo: ArgoState{Sync: "Synced", Health: "Degraded", HealthMessage: "Deployment exceeded its progress deadline", Compared: true}}
+	pRunning := Progress{Mode: ArgoCD, Argo: argocd.App{Sync: "OutOfSync", Health: "Healthy", Operation: argocd.Operation{Phase: "Running"}, Compared: true}}
+	pSettled := Progress{Mode: ArgoCD, Argo: argocd.App{Sync: "Synced", Health: "Healthy", Operation: argocd.Operation{Phase: "Succeeded", Message: "successfully synced"}, Compared: true}}
+	pDegraded := Progress{Mode: ArgoCD, Argo: argocd.App{Sync: "Synced", Health: "Degraded", HealthMessage: "Deployment exceeded its progress deadline", Compared: true}}
 	errDegraded := fmt.Errorf(`application "oil": %w: Deployment exceeded its progress deadline`, argocd.ErrDegraded)
 	errSync := fmt.Errorf(`application "oil": %w: operation Failed: one or more objects failed to apply`, argocd.ErrSyncFailed)
 	errTimeout := fmt.Errorf(`wait for application "oil": %w; last state: sync OutOfSync`, context.DeadlineExceeded)
@@ -158,19 +158,5 @@ func TestArgoCDDeployerWait(t *testing.T) {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// The progress text is the Argo CD client's summary of the same state.
-func TestArgoStateStringIsTheClientsSummary(t *testing.T) {
-	for _, a := range []argocd.App{
-		{},
-		{Sync: "OutOfSync", Health: "Progressing", HealthMessage: "waiting for rollout", Compared: true, Operation: argocd.Operation{Phase: "Running", Message: "syncing"}},
-		{Sync: "Synced", Health: "Healthy", HealthMessage: "not shown when healthy", Compared: true},
-		{Sync: "Synced", Health: "Healthy", Operation: argocd.Operation{Phase: "Succeeded"}},
-	} {
-		if got, want := argoState(a).String(), a.String(); got != want {
-			t.Errorf("ArgoState %q, App %q", got, want)
-		}
 	}
 }

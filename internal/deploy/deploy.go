@@ -29,7 +29,7 @@ type Progress struct {
 	// Rollout figures of the Deployment (Mode Kubernetes).
 	Desired, Updated, Ready, Available int32
 	// Argo is Argo CD's view of the application (Mode ArgoCD).
-	Argo ArgoState
+	Argo argocd.App
 }
 
 // LogValue logs the figures of p's mode.
@@ -41,30 +41,6 @@ func (p Progress) LogValue() slog.Value {
 		attrs = append(attrs, slog.Int("updated", int(p.Updated)), slog.Int("available", int(p.Available)), slog.Int("desired", int(p.Desired)))
 	}
 	return slog.GroupValue(attrs...)
-}
-
-// ArgoState is what Argo CD says of the application.
-type ArgoState struct {
-	// Sync is Synced, OutOfSync or Unknown; Health is Healthy,
-	// Progressing, Degraded, Suspended, Missing or Unknown.
-	Sync, Health, HealthMessage string
-	// Operation is the phase of the last or current operation (Running,
-	// Succeeded, Failed …), "" when there was none.
-	Operation, OperationMessage string
-	// Compared: Sync and Health describe the current spec.
-	Compared bool
-}
-
-func argoState(a argocd.App) ArgoState {
-	return ArgoState{Sync: a.Sync, Health: a.Health, HealthMessage: a.HealthMessage,
-		Operation: a.Operation.Phase, OperationMessage: a.Operation.Message, Compared: a.Compared}
-}
-
-// String is the one-line summary Argo CD's client writes (argocd.App.String),
-// e.g. "sync Synced, health Healthy, operation Succeeded (successfully synced)".
-func (s ArgoState) String() string {
-	return argocd.App{Sync: s.Sync, Health: s.Health, HealthMessage: s.HealthMessage, Compared: s.Compared,
-		Operation: argocd.Operation{Phase: s.Operation, Message: s.OperationMessage}}.String()
 }
 
 // ArgoManagedError refuses a direct change of a Deployment that Argo CD

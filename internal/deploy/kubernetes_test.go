@@ -121,7 +121,7 @@ func TestKubernetesDeployerWait(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("progress (-want +got):\n%s", diff)
 			}
-			if len(reported) != len(tc.rollouts) || reported[0] != progressOf(tc.rollouts[0]) || reported[0].Mode != Kubernetes {
+			if len(reported) != len(tc.rollouts) || !cmp.Equal(reported[0], progressOf(tc.rollouts[0])) || reported[0].Mode != Kubernetes {
 				t.Errorf("reported %+v for rollouts %+v", reported, tc.rollouts)
 			}
 		})
