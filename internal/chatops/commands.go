@@ -23,12 +23,18 @@ type cmdCtx struct {
 }
 
 type command struct {
-	mutates          bool
 	minArgs, maxArgs int
-	// run does the work and returns the answer: reply, outcome and, for a
-	// change, the audit chat's line and the follow-up.
+	// run does the work of a command that changes nothing and returns the
+	// answer.
 	run func(c *Core, ctx context.Context, cc cmdCtx) Result
+	// plan, set for the commands that change the application or the
+	// cluster (operators only), decides what the command would change; see
+	// Change.
+	plan func(c *Core, ctx context.Context, cc cmdCtx) (Result, *Change)
 }
+
+// mutates reports whether the command changes anything.
+func (cmd command) mutates() bool { return cmd.plan != nil }
 
 // order is the order of commands in /help and the command menu.
 var order = []string{"showcontainers", "deploy", "rollback", "history", "set_replicas", "get_nodes", "cordon", "uncordon", "get_pods", "get_logs", "help"}
@@ -40,13 +46,13 @@ func init() {
 		"start":          {maxArgs: 0, run: (*Core).help},
 		"help":           {maxArgs: 0, run: (*Core).help},
 		"showcontainers": {maxArgs: 0, run: (*Core).showContainers},
-		"deploy":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).deploy},
-		"set_replicas":   {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).setReplicas},
-		"rollback":       {mutates: true, maxArgs: 0, run: (*Core).rollback},
+		"deploy":         {minArgs: 1, maxArgs: 1, plan: (*Core).deploy},
+		"set_replicas":   {minArgs: 1, maxArgs: 1, plan: (*Core).setReplicas},
+		"rollback":       {maxArgs: 0, plan: (*Core).rollback},
 		"history":        {maxArgs: 0, run: (*Core).history},
 		"get_nodes":      {maxArgs: 0, run: (*Core).getNodes},
-		"cordon":         {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).cordon},
-		"uncordon":       {mutates: true, minArgs: 1, maxArgs: 1, run: (*Core).uncordon},
+		"cordon":         {minArgs: 1, maxArgs: 1, plan: (*Core).cordon},
+		"uncordon":       {minArgs: 1, maxArgs: 1, plan: (*Core).uncordon},
 		"get_pods":       {maxArgs: 0, run: (*Core).getPods},
 		"get_logs":       {minArgs: 1, maxArgs: 1, run: (*Core).getLogs},
 	}
@@ -74,7 +80,7 @@ func Languages() []string { return []string{"ru", "en"} }
 func (c *Core) help(_ context.Context, cc cmdCtx) Result {
 	var b strings.Builder
 	for _, name := range order {
-		if commands[name].mutates && cc.role < Operator {
+		if commands[name].mutates() && cc.role < Operator {
 			continue
 		}
 		fmt.Fprintf(&b, "/%s — %s\n", name, esc(c.t.Desc[name]))
@@ -125,29 +131,29 @@ func (c *Core) showContainers(ctx context.Context, cc cmdCtx) Result {
 // tagRE is what a registry accepts as a tag.
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-func (c *Core) deploy(ctx context.Context, cc cmdCtx) Result {
+func (c *Core) deploy(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	version := cc.args[0]
 	announce := "/deploy " + esc(version)
 	if !tagRE.MatchString(version) {
-		return say(OutcomeInvalid, c.usage("deploy"))
+		return say(OutcomeInvalid, c.usage("deploy")), nil
 	}
 	tags, found, err := registry.Find(ctx, c.registry, version)
 	if err != nil {
-		return c.fail(ctx, cc, "deploy", err)
+		return c.fail(ctx, cc, "deploy", err), nil
 	}
 	if !found {
 		newest := make([]string, 0, 5)
 		for _, t := range tags[:min(5, len(tags))] {
 			newest = append(newest, "<code>"+esc(t.Name)+"</code>")
 		}
-		return say(OutcomeInvalid, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", ")))
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", "))), nil
 	}
 	current, _, err := c.deployer.Current(ctx)
 	if res, refused := c.refuseArgoManaged(err); refused {
-		return res
+		return res, nil
 	}
 	if err != nil {
-		return c.fail(ctx, cc, "deploy", err)
+		return c.fail(ctx, cc, "deploy", err), nil
 	}
 	repo := c.cfg.RegistryImage
 	if repo == "" {
@@ -155,17 +161,22 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) Result {
 	}
 	image := repo + ":" + version
 	if current == image {
-		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version))))
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version)))), nil
 	}
-	if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
-		return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
+	return Result{}, &Change{
+		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + esc(versionOf(image)),
+		Apply: func(ctx context.Context) Result {
+			if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
+				return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
+			}
+			res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
+			// Announced when the rollout ends.
+			res.Follow = func(ctx context.Context, msg Message) Announcement {
+				return c.follow(ctx, cc, msg, image, announce, change{version: version})
+			}
+			return res
+		},
 	}
-	res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
-	// Announced when the rollout ends.
-	res.Follow = func(ctx context.Context, msg Message) Announcement {
-		return c.follow(ctx, cc, msg, image, "/deploy "+esc(version), change{version: version})
-	}
-	return res
 }
 
 // follow edits the message msg as the change goes on, until it is done,
@@ -228,31 +239,33 @@ func (p *progress) edit(ctx context.Context, html string, final bool) {
 	p.last, p.lastAt = html, time.Now()
 }
 
-func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) Result {
+func (c *Core) setReplicas(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	n, err := strconv.ParseInt(cc.args[0], 10, 32)
 	if err != nil || n < 0 || n > int64(c.cfg.MaxReplicas) {
-		return say(OutcomeInvalid, fmt.Sprintf(c.t.ReplicasRange, c.cfg.MaxReplicas, esc(cc.args[0])))
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.ReplicasRange, c.cfg.MaxReplicas, esc(cc.args[0]))), nil
 	}
 	announce := "/set_replicas " + strconv.FormatInt(n, 10)
 	_, prev, err := c.deployer.Current(ctx)
 	if res, refused := c.refuseArgoManaged(err); refused {
-		return res
+		return res, nil
 	}
 	if err != nil {
-		return c.fail(ctx, cc, "set_replicas", err)
+		return c.fail(ctx, cc, "set_replicas", err), nil
 	}
 	if prev == int32(n) {
-		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.ReplicasSame, esc(c.name), n)))
-	}
-	if err := c.deployer.SetReplicas(ctx, int32(n)); err != nil {
-		return c.announced(cc.in, announce, c.fail(ctx, cc, "set_replicas", err))
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.ReplicasSame, esc(c.name), n))), nil
 	}
 	set := fmt.Sprintf(c.t.ReplicasSet, esc(c.name), prev, n)
-	res := say(OutcomeOK, set)
-	res.Follow = func(ctx context.Context, msg Message) Announcement {
-		return c.follow(ctx, cc, msg, "", announce, change{set: set})
-	}
-	return res
+	return Result{}, &Change{Summary: set, Apply: func(ctx context.Context) Result {
+		if err := c.deployer.SetReplicas(ctx, int32(n)); err != nil {
+			return c.announced(cc.in, announce, c.fail(ctx, cc, "set_replicas", err))
+		}
+		res := say(OutcomeOK, set)
+		res.Follow = func(ctx context.Context, msg Message) Announcement {
+			return c.follow(ctx, cc, msg, "", announce, change{set: set})
+		}
+		return res
+	}}
 }
 
 func (c *Core) getNodes(ctx context.Context, cc cmdCtx) Result {
@@ -289,30 +302,32 @@ func (c *Core) getNodes(ctx context.Context, cc cmdCtx) Result {
 // exist never reach the cluster.
 var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
-func (c *Core) cordon(ctx context.Context, cc cmdCtx) Result {
-	return c.setSchedulable(ctx, cc, "cordon", false, c.t.Cordoned, c.t.AlreadyCordoned)
+func (c *Core) cordon(ctx context.Context, cc cmdCtx) (Result, *Change) {
+	return c.setSchedulable(cc, "cordon", false, c.t.Cordoned, c.t.AlreadyCordoned)
 }
 
-func (c *Core) uncordon(ctx context.Context, cc cmdCtx) Result {
-	return c.setSchedulable(ctx, cc, "uncordon", true, c.t.Uncordoned, c.t.AlreadyUncordoned)
+func (c *Core) uncordon(ctx context.Context, cc cmdCtx) (Result, *Change) {
+	return c.setSchedulable(cc, "uncordon", true, c.t.Uncordoned, c.t.AlreadyUncordoned)
 }
 
-func (c *Core) setSchedulable(ctx context.Context, cc cmdCtx, name string, schedulable bool, done, already string) Result {
+func (c *Core) setSchedulable(cc cmdCtx, name string, schedulable bool, done, already string) (Result, *Change) {
 	node := cc.args[0]
 	if len(node) > 253 || !dnsSubdomainRE.MatchString(node) {
-		return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
+		return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node))), nil
 	}
 	announce := "/" + name + " " + esc(node)
-	changed, err := c.cluster.SetSchedulable(ctx, node, schedulable)
-	switch {
-	case errors.Is(err, cluster.ErrNodeNotFound):
-		return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
-	case err != nil:
-		return c.announced(cc.in, announce, c.fail(ctx, cc, name, err))
-	case !changed:
-		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(already, esc(node))))
-	}
-	return c.announced(cc.in, announce, say(OutcomeOK, fmt.Sprintf(done, esc(node))))
+	return Result{}, &Change{Summary: announce, Apply: func(ctx context.Context) Result {
+		changed, err := c.cluster.SetSchedulable(ctx, node, schedulable)
+		switch {
+		case errors.Is(err, cluster.ErrNodeNotFound):
+			return say(OutcomeInvalid, fmt.Sprintf(c.t.NodeNotFound, esc(node)))
+		case err != nil:
+			return c.announced(cc.in, announce, c.fail(ctx, cc, name, err))
+		case !changed:
+			return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(already, esc(node))))
+		}
+		return c.announced(cc.in, announce, say(OutcomeOK, fmt.Sprintf(done, esc(node))))
+	}}
 }
 
 func (c *Core) getPods(ctx context.Context, cc cmdCtx) Result {

@@ -13,9 +13,9 @@ import (
 // historyLimit is how many rollouts /history lists.
 const historyLimit = 10
 
-// version is how a reply names an image: its tag and a short digest
+// versionOf is how a reply names an image: its tag and a short digest
 // ("0.10.5 (sha256:ab12cd34ef56)"), the whole reference when it has no tag.
-func version(image string) string {
+func versionOf(image string) string {
 	_, tag, digest := imageref.Split(image)
 	if tag == "" {
 		tag = image
@@ -41,27 +41,32 @@ func (c *Core) history(ctx context.Context, cc cmdCtx) Result {
 		if !r.When.IsZero() {
 			when = r.When.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), version(r.Image), when, cmp.Or(r.Cause, "—")})
+		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), versionOf(r.Image), when, cmp.Or(r.Cause, "—")})
 	}
 	return listing(fmt.Sprintf(c.t.HistoryHeader, esc(c.name), len(revs)), table(rows), "history.txt")
 }
 
-func (c *Core) rollback(ctx context.Context, cc cmdCtx) Result {
+func (c *Core) rollback(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	current, prev, ok, err := c.deployer.Previous(ctx)
 	if err != nil {
-		return c.fail(ctx, cc, "rollback", err)
+		return c.fail(ctx, cc, "rollback", err), nil
 	}
 	if !ok {
-		return say(OutcomeNoop, fmt.Sprintf(c.t.RollbackNone, esc(c.name), esc(version(current))))
+		return say(OutcomeNoop, fmt.Sprintf(c.t.RollbackNone, esc(c.name), esc(versionOf(current)))), nil
 	}
-	to := version(prev.Image)
+	to := versionOf(prev.Image)
 	what := "/rollback " + esc(to)
-	if err := c.deployer.SetImage(ctx, prev.Image, "/rollback to "+cmp.Or(imageTag(prev.Image), prev.Image)+" by "+displayName(cc.in)); err != nil {
-		return c.announced(cc.in, what, c.fail(ctx, cc, "rollback", err))
+	return Result{}, &Change{
+		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + esc(to),
+		Apply: func(ctx context.Context) Result {
+			if err := c.deployer.SetImage(ctx, prev.Image, "/rollback to "+cmp.Or(imageTag(prev.Image), prev.Image)+" by "+displayName(cc.in)); err != nil {
+				return c.announced(cc.in, what, c.fail(ctx, cc, "rollback", err))
+			}
+			res := say(OutcomeOK, fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(versionOf(current)), esc(to)))
+			res.Follow = func(ctx context.Context, msg Message) Announcement {
+				return c.follow(ctx, cc, msg, prev.Image, what, change{version: to})
+			}
+			return res
+		},
 	}
-	res := say(OutcomeOK, fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(version(current)), esc(to)))
-	res.Follow = func(ctx context.Context, msg Message) Announcement {
-		return c.follow(ctx, cc, msg, prev.Image, what, change{version: to})
-	}
-	return res
 }

@@ -108,7 +108,7 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 		return reply(OutcomeRefused, c.refusal(in.UserID, name == "start" || name == "help"))
 	case !known:
 		return reply(OutcomeInvalid, fmt.Sprintf(c.t.Unknown, esc(name)))
-	case cmd.mutates && role < Operator:
+	case cmd.mutates() && role < Operator:
 		return reply(OutcomeRefused, fmt.Sprintf(c.t.ViewerRefused, name))
 	case name == "get_logs" && !in.Private && !c.cfg.GroupLogs:
 		return reply(OutcomeRefused, c.pt.GroupLogs)
@@ -135,7 +135,7 @@ func (c *Core) Run(ctx context.Context, v Verdict) Result {
 	if v.Run {
 		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 		defer cancel()
-		res = commands[v.name].run(c, wctx, cmdCtx{in: v.In, args: v.args, role: v.who.Role})
+		res = c.runCommand(wctx, v.name, cmdCtx{in: v.In, args: v.args, role: v.who.Role})
 	}
 	res.Command = v.Command
 	c.audit(ctx, v, res.Outcome)
