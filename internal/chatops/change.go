@@ -16,7 +16,8 @@ type Change struct {
 }
 
 // runCommand runs command name: a reader's run, or a change planned and
-// applied.
+// applied, or, for a command in BOT_CONFIRM, planned and asked about (see
+// confirm.go).
 func (c *Core) runCommand(ctx context.Context, name string, cc cmdCtx) Result {
 	cmd := commands[name]
 	if cmd.plan == nil {
@@ -25,6 +26,9 @@ func (c *Core) runCommand(ctx context.Context, name string, cc cmdCtx) Result {
 	res, ch := cmd.plan(c, ctx, cc)
 	if ch == nil {
 		return res
+	}
+	if c.asks(name) {
+		return c.ask(cc, name, ch.Summary, c.ct.Ask)
 	}
 	return ch.Apply(ctx)
 }

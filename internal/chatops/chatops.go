@@ -29,6 +29,9 @@ type Input struct {
 	Sent     time.Time // when Telegram says the user sent it
 	// Forwarded is set for a forwarded message: it is never run.
 	Forwarded bool
+	// Press, when set, makes this a press of the bot's inline button in
+	// ChatID rather than a message (Text and Sent are then unset).
+	Press *Press
 }
 
 // Cluster is what the bot does to Kubernetes.
@@ -78,6 +81,11 @@ type Config struct {
 	// Group is the title of the team's group when access goes through
 	// one (CHATOPS_GROUP_ID), for the refusal texts; "" when none.
 	Group string
+	// Confirm lists the commands that ask for a confirmation first
+	// (BOT_CONFIRM, from ConfirmCommands); ConfirmTTL is how long the
+	// question is open (BOT_CONFIRM_TTL, default DefaultConfirmTTL).
+	Confirm    []string
+	ConfirmTTL time.Duration
 }
 
 // Defaults of the optional settings.
@@ -96,6 +104,8 @@ type Core struct {
 	cfg      Config
 	t        *texts
 	pt       *pollTexts
+	ct       *confirmTexts
+	requests *requests
 	health   *Health
 	cluster  Cluster
 	deployer Deployer
@@ -123,6 +133,9 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = DefaultCommandTimeout
 	}
+	if cfg.ConfirmTTL <= 0 {
+		cfg.ConfirmTTL = DefaultConfirmTTL
+	}
 	t, pt := languages[cfg.Lang], pollLanguages[cfg.Lang]
 	if t == nil {
 		t, pt = &ru, &ruPoll
@@ -131,7 +144,11 @@ func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logge
 		cfg.Access = access.New(access.Config{Operators: cfg.Operators, Viewers: cfg.Viewers}, nil, log)
 	}
 	h := newHealth()
-	core := &Core{cfg: cfg, t: t, pt: pt, health: h, cluster: trackedCluster{c, h}, deployer: newTrackedDeployer(d, h),
+	ct := confirmLanguages[cfg.Lang]
+	if ct == nil {
+		ct = &ruConfirm
+	}
+	core := &Core{cfg: cfg, t: t, pt: pt, ct: ct, requests: newRequests(), health: h, cluster: trackedCluster{c, h}, deployer: newTrackedDeployer(d, h),
 		log: log, now: time.Now, ns: ns, name: deployment}
 	if reg != nil {
 		core.registry = trackedRegistry{reg, h}
@@ -153,8 +170,9 @@ func (c *Core) Handle(ctx context.Context, in Input, botUsername string) Result 
 	return c.Run(ctx, c.Triage(ctx, in, botUsername))
 }
 
-// audit logs one line per command for this bot.
-func (c *Core) audit(ctx context.Context, v Verdict, outcome Outcome) {
+// audit logs one line per command for this bot, and per press of its
+// buttons, with extra attributes (the confirmation's id).
+func (c *Core) audit(ctx context.Context, v Verdict, outcome Outcome, extra ...any) {
 	if outcome == OutcomeIgnored {
 		return
 	}
@@ -167,6 +185,7 @@ func (c *Core) audit(ctx context.Context, v Verdict, outcome Outcome) {
 	if v.In.Forwarded {
 		attrs = append(attrs, "forwarded", true)
 	}
+	attrs = append(attrs, extra...)
 	c.log.Log(ctx, level, "command", attrs...)
 }
 

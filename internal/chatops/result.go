@@ -17,6 +17,12 @@ const (
 	OutcomeStale   Outcome = "stale"   // older than BOT_MAX_COMMAND_AGE
 	OutcomeError   Outcome = "error"   // the cluster or registry failed
 	OutcomeIgnored Outcome = "ignored" // not for this bot: no audit line, no metric
+	// A confirmation (BOT_CONFIRM): asked, then cancelled or expired, or
+	// confirmed (the command's own outcome). A press of no open request
+	// is stale.
+	OutcomeAsked     Outcome = "asked"
+	OutcomeCancelled Outcome = "cancelled"
+	OutcomeExpired   Outcome = "expired"
 )
 
 // Result is everything one message leads to: the adapter delivers Reply
@@ -35,6 +41,22 @@ type Result struct {
 	// The adapter runs it outside the chat's queue, so the operator can
 	// keep issuing commands meanwhile, and waits for it at shutdown.
 	Follow func(ctx context.Context, msg Message) Announcement
+	// Answer, for a button press (Input.Press), is what answerCallbackQuery
+	// shows; the adapter answers every press, also when Answer says
+	// nothing.
+	Answer *Answer
+	// Edit, for a press, is the message whose button was pressed: the
+	// adapter edits it into Reply (buttons included) instead of sending a
+	// new message, and Follow and Expire edit it further. 0: Reply is a
+	// new message.
+	Edit int64
+	// Expire, set when Reply asks for a confirmation, waits until the
+	// request is answered or expires and then says so through msg. The
+	// adapter runs it outside the chat's queue; ctx ends when the bot
+	// stops, which expires the request.
+	Expire func(ctx context.Context, msg Message)
+
+	confirm string // the confirmation's id, for the audit line
 }
 
 // Reply is an answer in Telegram HTML. The adapter splits it into as many
@@ -49,6 +71,9 @@ type Reply struct {
 	Lines []string
 	Pre   bool   // the lines go in a <pre> block
 	File  string // the document's name
+	// Buttons is an inline keyboard under the (last) message, rows of
+	// buttons; nil: none.
+	Buttons [][]Button
 }
 
 // Empty reports whether there is nothing to send.
@@ -89,8 +114,9 @@ type Announcement struct {
 
 // Message is the message the adapter sent as a command's reply.
 type Message interface {
-	// Edit replaces its text; when the reply could not be sent, it sends
-	// html as a new message, which later edits then replace.
+	// Edit replaces its text and removes its buttons; when the reply
+	// could not be sent, it sends html as a new message, which later
+	// edits then replace.
 	Edit(ctx context.Context, html string) error
 }
 

@@ -34,7 +34,13 @@ type Verdict struct {
 	name string
 	args []string
 	who  access.Decision
+	// answer is the notice of a press answered at once.
+	answer string
 }
+
+// Silent reports whether there is nothing to send for v: no command to
+// run, no answer. A button press is always answered.
+func (v Verdict) Silent() bool { return !v.Run && v.Reply == "" && v.In.Press == nil }
 
 // Label maps a command name to a metric label: the name when it is one of
 // the bot's commands, "unknown" otherwise, "" for no command.
@@ -66,6 +72,9 @@ func CommandNames() []string {
 // commands, roles, group rules and arguments. Only a command that passes all
 // of them is to Run.
 func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict {
+	if in.Press != nil {
+		return c.triagePress(in)
+	}
 	name, args, ok := parseCommand(in.Text, botUsername)
 	v := Verdict{In: in, name: name, args: args}
 	switch {
@@ -122,6 +131,9 @@ func (c *Core) Triage(ctx context.Context, in Input, botUsername string) Verdict
 // QueueFull is the answer to a command that found its chat's queue full.
 func (c *Core) QueueFull(v Verdict) Result {
 	res := say(OutcomeRefused, c.pt.QueueFull)
+	if v.In.Press != nil {
+		res = Result{Outcome: OutcomeRefused, Answer: &Answer{QueryID: v.In.Press.QueryID, Text: c.pt.QueueFull, Alert: true}}
+	}
 	res.Command = v.Command
 	return res
 }
@@ -132,13 +144,26 @@ func (c *Core) QueueFull(v Verdict) Result {
 // dependency must still get its reply).
 func (c *Core) Run(ctx context.Context, v Verdict) Result {
 	res := say(v.Outcome, v.Reply)
-	if v.Run {
+	switch {
+	case v.Run && v.In.Press != nil:
+		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
+		defer cancel()
+		res = c.press(wctx, &v)
+	case v.Run:
 		wctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 		defer cancel()
 		res = c.runCommand(wctx, v.name, cmdCtx{in: v.In, args: v.args, role: v.who.Role})
+	case v.In.Press != nil:
+		res = v.answered()
 	}
 	res.Command = v.Command
-	c.audit(ctx, v, res.Outcome)
+	if v.In.Press != nil {
+		c.audit(ctx, v, res.Outcome, "press", pressKind(v.In.Press.Data), "confirm", res.confirm)
+	} else if res.confirm != "" {
+		c.audit(ctx, v, res.Outcome, "confirm", res.confirm)
+	} else {
+		c.audit(ctx, v, res.Outcome)
+	}
 	return res
 }
 
