@@ -80,6 +80,10 @@ const (
 	lastWordTimeout = 5 * time.Second
 )
 
+// allowedUpdates are the updates the bot asks for: messages, and presses
+// of its inline buttons (confirmations).
+var allowedUpdates = []string{"message", "callback_query"}
+
 // Poller long-polls getUpdates and dispatches messages to a Handler.
 type Poller struct {
 	bot     *gotgbot.Bot
@@ -196,7 +200,7 @@ func (r *run) poll(ctx context.Context) error {
 			updates, err = p.bot.GetUpdatesWithContext(ctx, &gotgbot.GetUpdatesOpts{
 				Offset:         offset,
 				Timeout:        int64(timeout / time.Second),
-				AllowedUpdates: []string{"message"},
+				AllowedUpdates: allowedUpdates,
 				RequestOpts:    &gotgbot.RequestOpts{Timeout: timeout + 10*time.Second},
 			})
 			return err
@@ -285,7 +289,7 @@ func (r *run) dispatch(u gotgbot.Update, t triaged) {
 	}
 	in, v, now := t.in, t.v, t.received
 	switch {
-	case !v.Run && v.Reply == "":
+	case v.Silent():
 		r.finish(u.UpdateId, r.p.handler.Run(r.cmdCtx, v), now) // nothing to send
 	case !v.Run && v.Stranger && !r.limiter.allow(in.UserID, now):
 		r.finish(u.UpdateId, chatops.Result{Command: v.Command, Outcome: v.Outcome}, now)
@@ -375,6 +379,12 @@ func (r *run) drain(chatID int64) {
 			r.inFlight.Add(1)
 			go func() { defer r.inFlight.Done(); r.follow(out, res, msg) }()
 		}
+		if res.Expire != nil {
+			// A question waiting for its confirmation ends with the poll:
+			// the request dies with this instance, and says so.
+			r.inFlight.Add(1)
+			go func() { defer r.inFlight.Done(); res.Expire(r.stop, msg) }()
+		}
 	}
 }
 
@@ -410,8 +420,22 @@ func (p *Poller) confirm(offset int64) {
 	p.log.Info("shutdown: handled updates confirmed", "offset", offset)
 }
 
-// inputOf extracts a text message; other updates are skipped.
+// inputOf extracts a text message or a press of the bot's button; other
+// updates are skipped.
 func inputOf(u gotgbot.Update) (chatops.Input, bool) {
+	if q := u.CallbackQuery; q != nil {
+		if q.Message == nil {
+			return chatops.Input{}, false // an inline-mode message: the bot has none
+		}
+		chat := q.Message.GetChat()
+		return chatops.Input{
+			UserID:   q.From.Id,
+			Username: q.From.Username,
+			ChatID:   chat.Id,
+			Private:  chat.Type == "private",
+			Press:    &chatops.Press{QueryID: q.Id, MessageID: q.Message.GetMessageId(), Data: q.Data},
+		}, true
+	}
 	m := u.Message
 	if m == nil || m.From == nil || m.Text == "" {
 		return chatops.Input{}, false

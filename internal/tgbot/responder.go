@@ -34,15 +34,52 @@ type responder struct {
 
 var noPreview = &gotgbot.LinkPreviewOptions{IsDisabled: true}
 
-// deliver sends res's reply, then its announcement, and returns the reply's
-// message for a follow-up to edit.
+// deliver answers a button press, sends res's reply (or edits it into the
+// pressed message), then its announcement, and returns the reply's message
+// for a follow-up to edit.
 func (r *responder) deliver(ctx context.Context, res chatops.Result) *message {
+	if res.Answer != nil {
+		r.answer(ctx, *res.Answer)
+	}
 	msg := &message{r: r}
-	if !res.Reply.Empty() {
+	switch {
+	case res.Edit != 0:
+		msg.id = res.Edit
+		if !res.Reply.Empty() {
+			if err := msg.edit(ctx, res.Reply.Text(), res.Reply.Buttons); err != nil {
+				r.log.Warn("pressed message not updated", "chat_id", r.chatID, "message_id", res.Edit, "error", err)
+			}
+		}
+	case !res.Reply.Empty():
 		msg.id = r.reply(ctx, res.Reply)
 	}
 	r.announce(ctx, res.Announce)
 	return msg
+}
+
+// answer answers a callback query: Telegram shows a spinner on the button
+// until it is answered. It is never retried: a late answer is refused
+// ("query is too old").
+func (r *responder) answer(ctx context.Context, a chatops.Answer) {
+	ctx, cancel := context.WithTimeout(withoutRetry(ctx), quickTimeout)
+	defer cancel()
+	_, err := r.bot.AnswerCallbackQueryWithContext(ctx, a.QueryID, &gotgbot.AnswerCallbackQueryOpts{Text: a.Text, ShowAlert: a.Alert})
+	if err != nil {
+		r.log.Warn("button press not answered", "chat_id", r.chatID, "error", err)
+	}
+}
+
+// keyboard is rows of buttons as Telegram takes them; empty for none.
+func keyboard(rows [][]chatops.Button) gotgbot.InlineKeyboardMarkup {
+	var kb gotgbot.InlineKeyboardMarkup
+	for _, row := range rows {
+		var out []gotgbot.InlineKeyboardButton
+		for _, b := range row {
+			out = append(out, gotgbot.InlineKeyboardButton{Text: b.Text, CallbackData: b.Data})
+		}
+		kb.InlineKeyboard = append(kb.InlineKeyboard, out)
+	}
+	return kb
 }
 
 // reply sends rep split to fit Telegram or, for a listing that would take
@@ -69,9 +106,13 @@ func (r *responder) reply(ctx context.Context, rep chatops.Reply) int64 {
 		return 0
 	}
 	var id int64
-	for _, chunk := range chunks {
+	for i, chunk := range chunks {
+		var buttons [][]chatops.Button
+		if i == len(chunks)-1 {
+			buttons = rep.Buttons // under the last message
+		}
 		var err error
-		if id, err = r.send(ctx, r.chatID, chunk); err != nil {
+		if id, err = r.sendWith(ctx, r.chatID, chunk, buttons); err != nil {
 			r.log.Warn("reply not delivered", "chat_id", r.chatID, "error", err)
 			return 0
 		}
@@ -100,11 +141,17 @@ func (r *responder) announce(ctx context.Context, a chatops.Announcement) {
 }
 
 func (r *responder) send(ctx context.Context, chatID int64, html string) (int64, error) {
+	return r.sendWith(ctx, chatID, html, nil)
+}
+
+func (r *responder) sendWith(ctx context.Context, chatID int64, html string, buttons [][]chatops.Button) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, replyTimeout)
 	defer cancel()
-	m, err := r.bot.SendMessageWithContext(ctx, chatID, html, &gotgbot.SendMessageOpts{
-		ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview,
-	})
+	opts := &gotgbot.SendMessageOpts{ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview}
+	if buttons != nil {
+		opts.ReplyMarkup = keyboard(buttons)
+	}
+	m, err := r.bot.SendMessageWithContext(ctx, chatID, html, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -119,9 +166,14 @@ type message struct {
 
 var _ chatops.Message = (*message)(nil)
 
-func (m *message) Edit(ctx context.Context, html string) error {
+// Edit replaces the message's text and removes its buttons: an edit
+// without reply_markup takes the inline keyboard off.
+func (m *message) Edit(ctx context.Context, html string) error { return m.edit(ctx, html, nil) }
+
+// edit replaces the message's text and its buttons with buttons (nil: none).
+func (m *message) edit(ctx context.Context, html string, buttons [][]chatops.Button) error {
 	if m.id == 0 {
-		id, err := m.r.send(ctx, m.r.chatID, html)
+		id, err := m.r.sendWith(ctx, m.r.chatID, html, buttons)
 		if err == nil {
 			m.id = id
 		}
@@ -131,6 +183,7 @@ func (m *message) Edit(ctx context.Context, html string) error {
 	defer cancel()
 	_, _, err := m.r.bot.EditMessageTextWithContext(ctx, &gotgbot.EditMessageTextOpts{
 		Text: html, ChatId: m.r.chatID, MessageId: m.id, ParseMode: gotgbot.ParseModeHTML, LinkPreviewOptions: noPreview,
+		ReplyMarkup: keyboard(buttons),
 	})
 	if telegram.IsAPIError(err, 400) && strings.Contains(err.Error(), "message is not modified") {
 		return nil
