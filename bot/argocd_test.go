@@ -55,6 +55,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			"DEPLOY_VIA=" + via, "ARGOCD_SERVER=" + argo.ServerURL, "ARGOCD_AUTH_TOKEN=" + argo.Token,
 			"ARGOCD_APP=" + argo.AppName, "ARGOCD_INSECURE=true",
 			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s",
+			"BOT_CONFIRM=none", // the confirmation has its own tests (confirm_test.go)
 		}
 	}
 	newTG := func() *telegramtest.Server { return bottest.Telegram(t, token) }

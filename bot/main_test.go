@@ -205,15 +205,16 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 		if got := bottest.Plain(w.say(t, operator, "/deploy 9.9.9", nil)); !strings.Contains(got, "нет в реестре") {
 			t.Errorf("/deploy of an unknown tag: %s", got)
 		}
-		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
+		// /deploy asks first (BOT_CONFIRM defaults to deploy,rollback);
+		// confirmed, the question becomes the rollout's progress.
+		last := w.bot.SayConfirmed(t, w.tg, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
 			return strings.Contains(last.Plain, "развёрнута") || strings.Contains(last.Plain, "не ")
 		})
-		last := msgs[len(msgs)-1]
 		if !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута") {
 			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
 		}
-		if len(last.History) == 0 {
-			t.Errorf("the progress message was never edited")
+		if len(last.History) < 2 || !strings.HasPrefix(last.History[0], "Подтвердите: oil-refinery-application:") || last.Keyboard != nil {
+			t.Errorf("the question was not edited into the rollout's progress: history %q, buttons %v", last.History, last.Keyboard)
 		}
 		d, _ := kube.AppsV1().Deployments(ns).Get(ctx, "oil-refinery-application", metav1.GetOptions{})
 		if img := d.Spec.Template.Spec.Containers[0].Image; img != w.repo+":0.10.5" {

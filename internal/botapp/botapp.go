@@ -167,7 +167,8 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	log.Info("bot started", "bot", "@"+bot.Username, "namespace", ns, "deployment", cfg.Deployment,
 		"registry", cfg.Source, "deploy_via", cfg.DeployVia, "http", ln.Addr().String(),
 		"operators", len(cfg.Core.Operators), "viewers", len(cfg.Core.Viewers), "group_id", cfg.Access.GroupID,
-		"replica", cfg.Leader.Identity, "leader_election", elector != nil)
+		"replica", cfg.Leader.Identity, "leader_election", elector != nil,
+		"confirm", cfg.Core.Confirm, "confirm_ttl", cfg.Core.ConfirmTTL.String())
 	if elector == nil {
 		err = poller.Load().Run(ctx)
 	} else {

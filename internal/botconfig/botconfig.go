@@ -181,6 +181,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := c.loadDelivery(env); err != nil {
 		return c, err
 	}
+	if err := c.loadConfirm(env); err != nil {
+		return c, err
+	}
 	if c.Leader, err = leaderConfig(env); err != nil {
 		return c, err
 	}

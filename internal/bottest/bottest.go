@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -212,4 +213,64 @@ func CheckSeededNodes(t testing.TB, got string) {
 			t.Errorf("/get_nodes lacks %s:\n%s", want, got)
 		}
 	}
+}
+
+// Ask sends text as user in a DM and waits up to 90s for the bot's
+// question: a message with the Confirm and Cancel buttons (BOT_CONFIRM).
+func (b *Bot) Ask(t testing.TB, tg *telegramtest.Server, user int64, text string) telegramtest.Message {
+	t.Helper()
+	msgs := b.Say(t, tg, user, text, func(last telegramtest.Message) bool { return len(last.Keyboard) > 0 })
+	return msgs[len(msgs)-1]
+}
+
+// Press plays from pressing button (0 Confirm, 1 Cancel) of question q in
+// chat, and waits up to 90s until the bot answered the press; it returns
+// the press with that answer.
+func (b *Bot) Press(t testing.TB, tg *telegramtest.Server, from int64, chat int64, q telegramtest.Message, button int) telegramtest.Press {
+	t.Helper()
+	if len(q.Keyboard) == 0 || len(q.Keyboard[0]) <= button {
+		t.Fatalf("message %d has no button %d: %+v", q.ID, button, q)
+	}
+	id, err := tg.PressButton(telegramtest.User{ID: from, Username: fmt.Sprintf("user%d", from)}, chat, q.ID, q.Keyboard[0][button].CallbackData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := tg.WaitAnswer(ctx, id)
+	if err != nil {
+		t.Fatalf("press of %q on message %d: %v\nbot log:\n%s", q.Keyboard[0][button].Text, q.ID, err, b.Logs())
+	}
+	return p
+}
+
+// WaitMessage waits up to 90s until message id of chat satisfies done and
+// returns it.
+func (b *Bot) WaitMessage(t testing.TB, tg *telegramtest.Server, chat, id int64, done func(telegramtest.Message) bool) telegramtest.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	msgs, err := tg.WaitFor(ctx, chat, func(m []telegramtest.Message) bool {
+		i := slices.IndexFunc(m, func(m telegramtest.Message) bool { return m.ID == id })
+		return i >= 0 && done(m[i])
+	})
+	i := slices.IndexFunc(msgs, func(m telegramtest.Message) bool { return m.ID == id })
+	if err != nil || i < 0 {
+		t.Fatalf("message %d in chat %d: %v; chat so far: %+v\nbot log:\n%s", id, chat, err, msgs, b.Logs())
+	}
+	return msgs[i]
+}
+
+// SayConfirmed sends text as user in a DM, presses Confirm on the bot's
+// question and waits up to 90s until the question, edited into the
+// command's answer, satisfies done (nil: no buttons left). It returns that
+// message.
+func (b *Bot) SayConfirmed(t testing.TB, tg *telegramtest.Server, user int64, text string, done func(telegramtest.Message) bool) telegramtest.Message {
+	t.Helper()
+	q := b.Ask(t, tg, user, text)
+	b.Press(t, tg, user, user, q, 0)
+	if done == nil {
+		done = func(m telegramtest.Message) bool { return len(m.Keyboard) == 0 }
+	}
+	return b.WaitMessage(t, tg, user, q.ID, done)
 }
