@@ -458,10 +458,11 @@ func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 	})
 	t.Run("deploy", func(t *testing.T) {
 		check(t, operator, "/deploy 9.9.9", "нет в реестре")
-		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
+		// The chart's default bot.confirm asks first: press Confirm.
+		last := w.bot.SayConfirmed(t, w.tg, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
 			return strings.Contains(last.Plain, "развёрнута") || strings.Contains(last.Plain, "не ")
 		})
-		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута") {
+		if !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута") {
 			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
 		}
 		d, _ := kube.AppsV1().Deployments(appNS).Get(ctx, clustertest.AppName, metav1.GetOptions{})

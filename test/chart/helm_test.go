@@ -38,7 +38,7 @@ var botVariables = []string{
 	"BOT_HTTP_ADDR", "BOT_MAX_REPLICAS", "BOT_MAX_COMMAND_AGE", "BOT_ROLLOUT_TIMEOUT",
 	"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "ARGOCD_APP", "ARGOCD_PROJECT", "ARGOCD_INSECURE",
 	"BOT_COMMAND_TIMEOUT", "BOT_CHAT_QUEUE", "BOT_STRANGER_REPLY_EVERY", "BOT_GROUP_LOGS",
-	"REGISTRY_CACHE_TTL",
+	"REGISTRY_CACHE_TTL", "BOT_CONFIRM", "BOT_CONFIRM_TTL",
 	"POD_NAME", "POD_NAMESPACE", "BOT_LEADER_ELECTION", "BOT_LEASE_NAME", "BOT_LEASE_DURATION",
 	"BOT_LEASE_RENEW_DEADLINE", "BOT_LEASE_RETRY_PERIOD",
 }
@@ -186,6 +186,9 @@ func TestTemplateMinimal(t *testing.T) {
 		"BOT_CHAT_QUEUE":           "20",
 		"BOT_STRANGER_REPLY_EVERY": "10m",
 		"BOT_GROUP_LOGS":           "false",
+		// Confirmation buttons (issue 14).
+		"BOT_CONFIRM":     "deploy,rollback",
+		"BOT_CONFIRM_TTL": "60s",
 		// The replica's name, from the downward API (issue 16).
 		"POD_NAME": "oil-bot-derrick-bot-0",
 	}
@@ -252,6 +255,8 @@ func TestTemplateFull(t *testing.T) {
 		"BOT_LEADER_ELECTION":   "true",
 		"BOT_LEASE_NAME":        "oil-chatops-lease",
 		"POD_NAMESPACE":         "derrick",
+		"BOT_CONFIRM":           "set_replicas,cordon,uncordon",
+		"BOT_CONFIRM_TTL":       "2m",
 	} {
 		if env[k] != v {
 			t.Errorf("%s=%q, want %q", k, env[k], v)
@@ -391,6 +396,9 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"max replicas too large", []string{"bot.maxReplicas=5000"}, []string{schema, "at '/bot/maxReplicas': maximum"}},
 		{"chat queue zero", []string{"bot.chatQueue=0"}, []string{schema, "at '/bot/chatQueue': minimum"}},
 		{"command timeout malformed", []string{"bot.commandTimeout=1 minute"}, []string{schema, "at '/bot/commandTimeout'"}},
+		{"confirm an unknown command", []string{"bot.confirm={deploy,get_pods}"}, []string{schema, "at '/bot/confirm/1': value must be one of 'deploy', 'rollback', 'set_replicas', 'cordon', 'uncordon'"}},
+		{"confirm not a list", []string{"bot.confirm=deploy"}, []string{schema, "at '/bot/confirm': got string, want array"}},
+		{"confirm TTL malformed", []string{"bot.confirmTTL=60"}, []string{schema, "at '/bot/confirmTTL'"}},
 		{"group logs not a boolean", []string{"bot.groupLogs=yes"}, []string{schema, "at '/bot/groupLogs': got string, want boolean"}},
 		{"unknown language", []string{"bot.lang=de"}, []string{schema, "at '/bot/lang': value must be one of 'ru', 'en'"}},
 		{"unknown registry source", []string{"registry.source=dockerhub"}, []string{schema, "at '/registry/source': value must be one of 'gitlab', 'oci'"}},
@@ -462,5 +470,16 @@ func TestValuesAreDocumented(t *testing.T) {
 	walk("", doc.Content[0])
 	if len(undocumented) > 0 {
 		t.Errorf("values.yaml keys without a comment:\n%s", strings.Join(undocumented, "\n"))
+	}
+}
+
+// TestTemplateConfirmNone: an empty bot.confirm list asks for nothing.
+func TestTemplateConfirmNone(t *testing.T) {
+	env := envOf(t, render(t, "oil", "-f", minimalValues, "--set", "bot.confirm=null"), nil)
+	if env["BOT_CONFIRM"] != "none" {
+		t.Errorf("BOT_CONFIRM=%q with bot.confirm empty, want none", env["BOT_CONFIRM"])
+	}
+	if cfg := loadConfig(t, env); cfg.Core.Confirm != nil {
+		t.Errorf("the bot would ask first for %v", cfg.Core.Confirm)
 	}
 }
