@@ -283,3 +283,22 @@ func TestCommandsNotInConfirmRunAtOnce(t *testing.T) {
 		t.Errorf("/set_replicas (not in Confirm): %+v", res)
 	}
 }
+
+// TestPressAnswersFitTelegram: answerCallbackQuery takes 0-200 characters
+// (Bot API), with the longest username (32) in NotYours.
+func TestPressAnswersFitTelegram(t *testing.T) {
+	for lang, ct := range confirmLanguages {
+		long := "@" + strings.Repeat("u", 32) + " (9223372036854775807)"
+		for name, text := range map[string]string{"NotYours": strings.Replace(ct.NotYours, "%s", long, 1), "Gone": ct.Gone,
+			"ChangedAlert": ct.ChangedAlert, "CancelledAlert": ct.CancelledAlert, "QueueFull": pollLanguages[lang].QueueFull} {
+			if n := len([]rune(text)); n > 200 {
+				t.Errorf("%s %s: %d characters, answerCallbackQuery takes 200", lang, name, n)
+			}
+		}
+	}
+	for _, r := range enConfirm.Ask + enConfirm.Changed + enConfirm.Cancelled + enConfirm.Expired + enConfirm.RoleLost + enConfirm.NotYours + enConfirm.Gone + enConfirm.TooMany + enConfirm.Confirm + enConfirm.Cancel {
+		if r >= 'А' && r <= 'я' {
+			t.Fatalf("English confirmation texts contain Cyrillic")
+		}
+	}
+}

@@ -232,10 +232,15 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// The rollout message is edited in place until it says done.
-	started := say("/deploy 0.10.5", regexp.MustCompile(`0\.10\.5`))
-	id := eval("find the progress message", `[...document.querySelectorAll('#log .row.in')].pop().dataset.id`)
-	seen := map[string]bool{started: true}
+	// /deploy asks first; Confirm turns the question into the rollout
+	// message, edited in place until it says done.
+	question := say("/deploy 0.10.5", regexp.MustCompile(`0\.10\.5`))
+	if !strings.HasPrefix(question, "Confirm: ") {
+		t.Errorf("/deploy answered %q, want its question", question)
+	}
+	id := eval("find the question", `[...document.querySelectorAll('#log .row.in')].pop().dataset.id`)
+	do("press Confirm", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#log .row[data-id="%s"] .kb-btn`, id))))
+	seen := map[string]bool{question: true}
 	deadline := time.Now().Add(40 * time.Second)
 	var final string
 	for time.Now().Before(deadline) {

@@ -32,7 +32,7 @@ func TestBrowserPressesInlineButtons(t *testing.T) {
 		chromedp.Click(chromedp.ID("start-btn")),
 		chromedp.WaitVisible(chromedp.CSS(`#log .row.in`)))
 
-	// No command has buttons yet: send one as the bot through the Bot API.
+	// A message with buttons of its own, sent as the bot through the Bot API.
 	markup := `{"inline_keyboard":[[{"text":"Confirm","callback_data":"confirm:42"},{"text":"Cancel","callback_data":"cancel:42"}]]}`
 	res, err := http.PostForm(tg.URL()+"/bot"+botToken+"/sendMessage", url.Values{
 		"chat_id": {strconv.FormatInt(op.ID, 10)}, "text": {"Deploy 0.10.5?"}, "reply_markup": {markup},

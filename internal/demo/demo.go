@@ -224,6 +224,10 @@ func botConfig(apiURL, lang string) botconfig.Config {
 			RolloutTimeout: chatops.DefaultRolloutTimeout,
 			ProgressEvery:  chatops.DefaultProgressEvery,
 			LogLines:       chatops.DefaultLogLines,
+			// As BOT_CONFIRM's default: /deploy and /rollback show their
+			// Confirm and Cancel buttons.
+			Confirm:    strings.Split(botconfig.DefaultConfirm, ","),
+			ConfirmTTL: chatops.DefaultConfirmTTL,
 		},
 		// The demo's stranger is someone trying the page: answer every
 		// refusal instead of one per BOT_STRANGER_REPLY_EVERY.
