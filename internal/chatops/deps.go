@@ -119,13 +119,23 @@ func (t trackedCluster) Deployment(ctx context.Context) (cluster.Deployment, err
 
 // trackedRegistry tags the registry's errors.
 type trackedRegistry struct {
-	r registry.Lister
+	r Registry
 	h *Health
 }
 
 func (t trackedRegistry) Tags(ctx context.Context) ([]registry.Tag, error) {
 	tags, err := t.r.Tags(ctx)
 	return tags, track(t.h, DepRegistry, err)
+}
+
+func (t trackedRegistry) Resolve(ctx context.Context, tag string) (registry.Tag, error) {
+	got, err := t.r.Resolve(ctx, tag)
+	if errors.Is(err, registry.ErrTagNotFound) {
+		// The registry answered: the tag is not there.
+		t.h.observe(DepRegistry, nil)
+		return got, err
+	}
+	return got, track(t.h, DepRegistry, err)
 }
 
 // trackedDeployer tags the deployer's errors: reads go to Kubernetes, the
