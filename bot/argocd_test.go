@@ -24,17 +24,20 @@ import (
 const glToken = "glpat-bot-e2e-secret"
 
 // fakeGitLabRegistry serves GitLab's API for one registry repository
-// (registry.example.com/oil/app, the image Argo CD deploys).
-func fakeGitLabRegistry(t *testing.T, tags ...string) *httptest.Server {
+// (registry.example.com/oil/app, the image Argo CD deploys); each tag's
+// digest is the sha256 of its name.
+func fakeGitLabRegistry(t *testing.T, tags ...string) (*registrytest.GitLab, *httptest.Server) {
 	t.Helper()
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	created := make(map[string]string, len(tags))
+	digests := make(map[string]string, len(tags))
 	for i, tag := range tags {
 		created[tag] = base.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)
+		digests[tag] = registrytest.Digest([]byte(tag))
 	}
 	fake := &registrytest.GitLab{Project: "oil%2Fapp", Token: glToken, Tags: map[int64][]string{1: tags}, Created: created,
-		Repos: []registrytest.GitLabRepo{{ID: 1, Path: "oil/app", Location: "registry.example.com/oil/app"}}}
-	return fake.Start(t)
+		Digests: digests, Repos: []registrytest.GitLabRepo{{ID: 1, Path: "oil/app", Location: "registry.example.com/oil/app"}}}
+	return fake, fake.Start(t)
 }
 
 func TestDeployThroughArgoCD(t *testing.T) {
@@ -42,7 +45,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 	c := clustertest.Start(ctx, t)
 	c.SeedNodes(ctx, t)
 	argo := argocdtest.Start(ctx, t, c)
-	gitlab := fakeGitLabRegistry(t, "0.10.4", "0.10.5")
+	registry, gitlab := fakeGitLabRegistry(t, "0.10.4", "0.10.5")
 	deploys := c.Client.AppsV1().Deployments(argo.Namespace)
 
 	env := func(tg *telegramtest.Server, via string) []string {
@@ -54,8 +57,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			"REGISTRY_IMAGE=registry.example.com/oil/app",
 			"DEPLOY_VIA=" + via, "ARGOCD_SERVER=" + argo.ServerURL, "ARGOCD_AUTH_TOKEN=" + argo.Token,
 			"ARGOCD_APP=" + argo.AppName, "ARGOCD_INSECURE=true",
-			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s",
-			"BOT_CONFIRM=none", // the confirmation has its own tests (confirm_test.go)
+			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s", "BOT_CONFIRM=none",
 		}
 	}
 	newTG := func() *telegramtest.Server { return bottest.Telegram(t, token) }
@@ -85,34 +87,38 @@ func TestDeployThroughArgoCD(t *testing.T) {
 	t.Run("DEPLOY_VIA=argocd deploys and scales through Argo CD", func(t *testing.T) {
 		tg := newTG()
 		w := &world{tg: tg, bot: startBot(t, env(tg, "argocd"))}
-		start := time.Now()
-		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
+		settled := func(last telegramtest.Message) bool {
 			return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
-		})
-		t.Logf("/deploy 0.10.5 to Healthy through Argo CD: %v", time.Since(start).Round(10*time.Millisecond))
-		last := msgs[len(msgs)-1]
-		if !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута через Argo CD") {
-			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
 		}
-		if len(last.History) == 0 || !strings.Contains(strings.Join(last.History, "\n"), "через Argo CD: sync") {
-			t.Errorf("the progress message did not show Argo CD's states: %q", last.History)
-		}
-		if img, _ := image(); img != "registry.example.com/oil/app:0.10.5" {
-			t.Errorf("Deployment image %s, want registry.example.com/oil/app:0.10.5", img)
-		}
-		pods, err := c.Client.CoreV1().Pods(argo.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(argocdtest.AppLabels).String()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil && p.Spec.Containers[0].Image != "registry.example.com/oil/app:0.10.5" {
-				t.Errorf("pod %s runs %s", p.Name, p.Spec.Containers[0].Image)
+		deployed := func(t *testing.T, digest string) {
+			t.Helper()
+			start := time.Now()
+			msgs := w.say(t, operator, "/deploy 0.10.5", settled)
+			t.Logf("/deploy 0.10.5 to Healthy through Argo CD: %v", time.Since(start).Round(10*time.Millisecond))
+			last := msgs[len(msgs)-1]
+			if want := "✅ 0.10.5 (" + digest[:19] + ") развёрнута через Argo CD"; !strings.HasPrefix(last.Plain, want) {
+				t.Fatalf("/deploy ended with %q, want %q… (history %q)", last.Plain, want, last.History)
+			}
+			if len(last.History) == 0 || !strings.Contains(strings.Join(last.History, "\n"), "через Argo CD: sync") {
+				t.Errorf("the progress message did not show Argo CD's states: %q", last.History)
+			}
+			want := "registry.example.com/oil/app:0.10.5@" + digest
+			if img, _ := image(); img != want {
+				t.Errorf("Deployment image %s, want %s", img, want)
+			}
+			pods, err := c.Client.CoreV1().Pods(argo.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(argocdtest.AppLabels).String()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil && p.Spec.Containers[0].Image != want {
+					t.Errorf("pod %s runs %s, want %s", p.Name, p.Spec.Containers[0].Image, want)
+				}
 			}
 		}
+		deployed(t, registrytest.Digest([]byte("0.10.5")))
 
-		msgs = w.say(t, operator, "/set_replicas 3", func(last telegramtest.Message) bool {
-			return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
-		})
+		msgs := w.say(t, operator, "/set_replicas 3", settled)
 		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ Реплик у oil-refinery-application: 2 → 3") {
 			t.Fatalf("/set_replicas ended with %q", last.Plain)
 		}
@@ -122,6 +128,15 @@ func TestDeployThroughArgoCD(t *testing.T) {
 		argo.WaitReconciled(ctx, t, time.Now())
 		if _, n := image(); n != 3 {
 			t.Errorf("replicas %d after Argo CD reconciled /set_replicas 3: reverted", n)
+		}
+
+		// The branch is pushed again: the same tag, another digest,
+		// rolled out through the Application; then nothing left to do.
+		repushed := registrytest.Digest([]byte("0.10.5 pushed again"))
+		registry.Repush("0.10.5", repushed)
+		deployed(t, repushed)
+		if got := bottest.Plain(w.say(t, operator, "/deploy 0.10.5", nil)); !strings.HasPrefix(got, "oil-refinery-application уже работает на 0.10.5 ("+repushed[:19]+")") {
+			t.Errorf("/deploy of what runs through Argo CD: %q", got)
 		}
 	})
 }
