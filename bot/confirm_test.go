@@ -181,6 +181,32 @@ func TestConfirmation(t *testing.T) {
 			t.Errorf("confirmed again, the image is %s", img)
 		}
 	})
+
+	t.Run("press after the tag moved", func(t *testing.T) {
+		first := w.digests["0.10.5"]
+		q := w.bot.Ask(t, w.tg, operator, "/deploy 0.10.5")
+		if !strings.Contains(q.Plain, "0.10.5 ("+first[:19]+")") {
+			t.Fatalf("question %q does not show the digest %s", q.Plain, first[:19])
+		}
+		// The branch is pushed again: 0.10.5 now names other content.
+		second := w.registry.Push(t, "oil/app", "0.10.5", time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+		p := w.bot.Press(t, w.tg, operator, operator, q, 0)
+		if !p.Answer.ShowAlert || !strings.Contains(p.Answer.Text, "ничего не сделано") {
+			t.Errorf("answer to the press after the push: %+v", p.Answer)
+		}
+		again := w.bot.WaitMessage(t, w.tg, operator, q.ID, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Plain, "⚠️") })
+		if !strings.Contains(again.Plain, "0.10.5 ("+second[:19]+")") || len(again.Keyboard) == 0 {
+			t.Fatalf("asked again: %q with %+v, want the new digest %s and new buttons", again.Plain, again.Keyboard, second[:19])
+		}
+		if img := w.image(t); strings.Contains(img, "0.10.5") {
+			t.Fatalf("the confirmation of the old digest deployed %s", img)
+		}
+		w.bot.Press(t, w.tg, operator, operator, again, 0)
+		w.bot.WaitMessage(t, w.tg, operator, q.ID, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Plain, "✅") })
+		if img, want := w.image(t), w.repo+":0.10.5@"+second; img != want {
+			t.Errorf("confirmed again, the image is %s, want %s", img, want)
+		}
+	})
 }
 
 // setImage sets the app's image as a kubectl user would.

@@ -69,7 +69,7 @@ func (h *harness) images() []string {
 func TestConfirmThenApply(t *testing.T) {
 	h, _ := confirmHarness(t, time.Minute)
 	q := h.asked(t, operator, "/deploy 0.10.5")
-	if want := "Подтвердите: oil-refinery-application: 0.10.4 → 0.10.5\nКнопки действуют 1m0s."; q.Reply.HTML != want {
+	if want := "Подтвердите: oil-refinery-application: 0.10.4 → 0.10.5 (sha256:ddb8838898f9), 3 пода\nКнопки действуют 1m0s."; q.Reply.HTML != want {
 		t.Errorf("question %q, want %q", q.Reply.HTML, want)
 	}
 	if got := q.Reply.Buttons[0]; got[0].Text != "✅ Подтвердить" || got[1].Text != "✖️ Отмена" || got[0].Data == got[1].Data {
@@ -141,7 +141,7 @@ func TestExpiryEditsTheQuestion(t *testing.T) {
 		t.Fatal("the question did not expire")
 	}
 	if len(rec.out) != 1 || rec.out[0].Kind != "edit" || rec.out[0].ID != 42 ||
-		rec.out[0].Text != "⌛ Время подтверждения истекло, ничего не сделано: oil-refinery-application: 0.10.4 → 0.10.5\nОтправьте команду заново." {
+		rec.out[0].Text != "⌛ Время подтверждения истекло, ничего не сделано: oil-refinery-application: 0.10.4 → 0.10.5 (sha256:ddb8838898f9), 3 пода\nОтправьте команду заново." {
 		t.Errorf("expiry did %+v", rec.out)
 	}
 	res := h.press(t, operator, q, 0)
@@ -300,5 +300,25 @@ func TestPressAnswersFitTelegram(t *testing.T) {
 		if r >= 'А' && r <= 'я' {
 			t.Fatalf("English confirmation texts contain Cyrillic")
 		}
+	}
+}
+
+// TestPressAfterTheTagMovedAsksAgain: what was confirmed is the digest
+// shown; the tag pushed again meanwhile is asked about anew.
+func TestPressAfterTheTagMovedAsksAgain(t *testing.T) {
+	h, _ := confirmHarness(t, time.Minute)
+	q := h.asked(t, operator, "/deploy 0.10.5")
+	moved := fakeDigest("0.10.5 pushed again")
+	h.registry.moved = map[string]string{"0.10.5": moved}
+	res := h.press(t, operator, q, 0)
+	if res.Outcome != OutcomeAsked || !strings.Contains(res.Reply.HTML, "0.10.5 ("+moved[:19]+")") || !res.Answer.Alert {
+		t.Fatalf("press after the tag moved: %+v, want asked again about the new digest", res)
+	}
+	if c := h.images(); len(c) != 0 {
+		t.Fatalf("the old digest's confirmation deployed: %v", c)
+	}
+	h.press(t, operator, res, 0)
+	if c := h.images(); len(c) != 1 || !strings.Contains(c[0], "0.10.5@"+moved) {
+		t.Errorf("confirmed again: %v, want the new digest deployed", c)
 	}
 }
