@@ -131,23 +131,20 @@ type Core struct {
 // New returns a Core that reads the cluster through c and changes the
 // application through d. ns and deployment name the application, for texts.
 func New(cfg Config, c Cluster, d Deployer, reg Registry, log *slog.Logger, ns, deployment string) *Core {
-	if cfg.MaxCommandAge <= 0 {
-		cfg.MaxCommandAge = DefaultMaxCommandAge
-	}
-	if cfg.RolloutTimeout <= 0 {
-		cfg.RolloutTimeout = DefaultRolloutTimeout
-	}
-	if cfg.ProgressEvery <= 0 {
-		cfg.ProgressEvery = DefaultProgressEvery
+	for _, opt := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.MaxCommandAge, DefaultMaxCommandAge}, {&cfg.RolloutTimeout, DefaultRolloutTimeout},
+		{&cfg.ProgressEvery, DefaultProgressEvery}, {&cfg.CommandTimeout, DefaultCommandTimeout},
+		{&cfg.ConfirmTTL, DefaultConfirmTTL},
+	} {
+		if *opt.v <= 0 {
+			*opt.v = opt.def
+		}
 	}
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = DefaultLogLines
-	}
-	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = DefaultCommandTimeout
-	}
-	if cfg.ConfirmTTL <= 0 {
-		cfg.ConfirmTTL = DefaultConfirmTTL
 	}
 	t, pt := languages[cfg.Lang], pollLanguages[cfg.Lang]
 	if t == nil {
