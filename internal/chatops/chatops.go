@@ -190,8 +190,12 @@ func (c *Core) audit(ctx context.Context, v Verdict, outcome Outcome, extra ...a
 	if outcome == OutcomeRefused || outcome == OutcomeError {
 		level = slog.LevelWarn
 	}
+	role := v.who.Role.String()
+	if v.In.Press != nil && v.who.Via == "" {
+		role = "unchecked" // a press answered without a role lookup
+	}
 	attrs := []any{"user_id", v.In.UserID, "username", v.In.Username, "chat_id", v.In.ChatID,
-		"command", v.name, "args", v.args, "role", v.who.Role.String(), "role_via", v.who.Via, "outcome", outcome}
+		"command", v.name, "args", v.args, "role", role, "role_via", v.who.Via, "outcome", outcome}
 	if v.In.Forwarded {
 		attrs = append(attrs, "forwarded", true)
 	}

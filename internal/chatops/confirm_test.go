@@ -181,6 +181,9 @@ func TestAnotherUsersPressChangesNothing(t *testing.T) {
 	if c := h.images(); len(c) != 0 {
 		t.Fatalf("another user's press changed %v", c)
 	}
+	if !strings.Contains(h.logs.String(), `"user_id":5005,"username":"","chat_id":1001,"command":"deploy","args":["0.10.5"],"role":"unchecked","role_via":"","outcome":"refused","press":"confirm"`) {
+		t.Errorf("another user's press has no audit line of its own:\n%s", h.logs)
+	}
 	if res := h.press(t, operator, q, 0); res.Outcome != OutcomeOK {
 		t.Errorf("the requester's press after the other's: %+v", res)
 	}
