@@ -4,12 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
 	"gitlab.com/derrick-kit/derrick/internal/bottest"
@@ -43,6 +49,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 	c.SeedNodes(ctx, t)
 	argo := argocdtest.Start(ctx, t, c)
 	gitlab := fakeGitLabRegistry(t, "0.10.4", "0.10.5")
+	const repo = "registry.example.com/oil/app"
 	deploys := c.Client.AppsV1().Deployments(argo.Namespace)
 
 	env := func(tg *telegramtest.Server, via string) []string {
@@ -54,7 +61,7 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			"REGISTRY_IMAGE=registry.example.com/oil/app",
 			"DEPLOY_VIA=" + via, "ARGOCD_SERVER=" + argo.ServerURL, "ARGOCD_AUTH_TOKEN=" + argo.Token,
 			"ARGOCD_APP=" + argo.AppName, "ARGOCD_INSECURE=true",
-			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s",
+			"BOT_HTTP_ADDR=127.0.0.1:0", "BOT_ROLLOUT_TIMEOUT=90s", "BOT_CONFIRM=none",
 		}
 	}
 	newTG := func() *telegramtest.Server { return bottest.Telegram(t, token) }
@@ -123,4 +130,114 @@ func TestDeployThroughArgoCD(t *testing.T) {
 			t.Errorf("replicas %d after Argo CD reconciled /set_replicas 3: reverted", n)
 		}
 	})
+	t.Run("DEPLOY_VIA=argocd: /history from the Application, /rollback through it", func(t *testing.T) {
+		tg := newTG()
+		w := &world{tg: tg, bot: startBot(t, env(tg, "argocd"))}
+		img05, _ := image() // the subtest above deployed 0.10.5
+		if !pinnedImage(repo, "0.10.5").MatchString(img05) {
+			t.Fatalf("the Deployment runs %s, want 0.10.5", img05)
+		}
+		msgs := w.say(t, operator, "/deploy 0.10.4", ended)
+		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ 0.10.4") {
+			t.Fatalf("/deploy 0.10.4 ended with %q (history %q)", last.Plain, last.History)
+		}
+		img04, _ := image()
+		m := pinnedImage(repo, "0.10.4").FindStringSubmatch(img04)
+		if m == nil {
+			t.Fatalf("after /deploy 0.10.4 the Deployment runs %s", img04)
+		}
+		digests := map[string]string{"0.10.4": m[1], "0.10.5": pinnedImage(repo, "0.10.5").FindStringSubmatch(img05)[1]}
+
+		// /history lists status.history newest first: the ids Argo CD
+		// appended, from the last; the newest deployed 0.10.4, and 0.10.5
+		// before it.
+		checkHistory := func(newest, before string) {
+			t.Helper()
+			// Read status.history around /history until no sync came between.
+			var rows []historyRow
+			var ids []string
+			for range 5 {
+				before := appHistoryIDs(ctx, t, c)
+				rows = historyRows(t, bottest.Plain(w.say(t, operator, "/history", nil)), digests)
+				if ids = appHistoryIDs(ctx, t, c); slices.Equal(before, ids) {
+					break
+				}
+			}
+			t.Logf("/history %+v; status.history ids %v", rows, ids)
+			var want []string
+			for i := len(ids) - 1; i >= 0 && len(want) < 10; i-- {
+				want = append(want, ids[i])
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, r.Revision)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("/history revisions, want status.history's ids newest first (-want +got):\n%s\n%+v", diff, rows)
+			}
+			i := slices.IndexFunc(rows, func(r historyRow) bool { return r.Version != newest })
+			if len(rows) == 0 || rows[0].Version != newest || i < 0 || rows[i].Version != before {
+				t.Errorf("/history: want %s newest, then %s: %+v", newest, before, rows)
+			}
+		}
+		checkHistory("0.10.4", "0.10.5")
+
+		msgs = w.say(t, operator, "/rollback", ended)
+		from := regexp.MustCompile(`^Откатываю oil-refinery-application: 0\.10\.4( \(sha256:[0-9a-f]{12}\))? → 0\.10\.5( \(sha256:[0-9a-f]{12}\))?…$`)
+		if len(msgs) != 1 || len(msgs[0].History) == 0 || !from.MatchString(tags.ReplaceAllString(msgs[0].History[0], "")) {
+			t.Fatalf("/rollback: %+v, want one message that first said %s", msgs, from)
+		}
+		if !strings.HasPrefix(msgs[0].Plain, "✅ 0.10.5") || !strings.Contains(msgs[0].Plain, "через Argo CD") {
+			t.Fatalf("/rollback ended with %q (history %q)", msgs[0].Plain, msgs[0].History)
+		}
+		if got := appImages(ctx, t, c); !slices.Contains(got, img05) {
+			t.Errorf("the Application's image overrides are %q, want %s", got, img05)
+		}
+		if img, _ := image(); img != img05 {
+			t.Errorf("the Deployment runs %s after /rollback, want %s", img, img05)
+		}
+		waitPodsRun(ctx, t, c.Client, argo.Namespace, img05)
+		checkHistory("0.10.5", "0.10.4")
+	})
+}
+
+// application reads the Argo CD Application argocdtest manages.
+func application(ctx context.Context, t *testing.T, c *clustertest.Cluster) *unstructured.Unstructured {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+	app, err := dyn.Resource(gvr).Namespace(argocdtest.ArgoNamespace).Get(ctx, argocdtest.AppName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// appHistoryIDs are the ids of the Application's status.history, in Argo
+// CD's order.
+func appHistoryIDs(ctx context.Context, t *testing.T, c *clustertest.Cluster) []string {
+	t.Helper()
+	history, _, err := unstructured.NestedSlice(application(ctx, t, c).Object, "status", "history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, h := range history {
+		id, _, _ := unstructured.NestedFieldNoCopy(h.(map[string]any), "id")
+		ids = append(ids, fmt.Sprint(id))
+	}
+	return ids
+}
+
+// appImages is the Application's spec.source.kustomize.images.
+func appImages(ctx context.Context, t *testing.T, c *clustertest.Cluster) []string {
+	t.Helper()
+	images, _, err := unstructured.NestedStringSlice(application(ctx, t, c).Object, "spec", "source", "kustomize", "images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return images
 }

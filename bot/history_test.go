@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
@@ -61,6 +62,17 @@ func historyRows(t *testing.T, reply string, digests map[string]string) []histor
 	return rows
 }
 
+// ended: the follow-up of a change has said how it ended.
+func ended(last telegramtest.Message) bool {
+	return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
+}
+
+// pinnedImage matches repo:tag, or repo:tag@digest once /deploy pins the
+// digest; the digest is its submatch.
+func pinnedImage(repo, tag string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(repo+":"+tag) + `(?:@(sha256:[0-9a-f]{64}))?$`)
+}
+
 // TestHistoryAndRollback: two /deploys and a rollout made with client-go
 // show in /history, newest first, with their change-causes; /rollback puts
 // the Deployment and its pods back on the previous distinct image. A
@@ -82,9 +94,6 @@ func TestHistoryAndRollback(t *testing.T) {
 	// digests holds the digest each tag was deployed with, once /deploy pins
 	// <repo>:<tag>@<digest> (until then none is shown).
 	digests := map[string]string{}
-	ended := func(last telegramtest.Message) bool {
-		return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
-	}
 	deploy := func(tag string) string {
 		t.Helper()
 		msgs := w.say(t, operator, "/deploy "+tag, ended)
@@ -92,7 +101,7 @@ func TestHistoryAndRollback(t *testing.T) {
 			t.Fatalf("/deploy %s ended with %q (history %q)", tag, last.Plain, last.History)
 		}
 		img, _ := get()
-		m := regexp.MustCompile(`^` + regexp.QuoteMeta(w.repo+":"+tag) + `(?:@(sha256:[0-9a-f]{64}))?$`).FindStringSubmatch(img)
+		m := pinnedImage(w.repo, tag).FindStringSubmatch(img)
 		if m == nil {
 			t.Fatalf("after /deploy %s the Deployment runs %q", tag, img)
 		}
@@ -169,7 +178,7 @@ func TestHistoryAndRollback(t *testing.T) {
 		if img != img05 || cause != by("/rollback to 0.10.5") {
 			t.Errorf("the Deployment runs %s with change-cause %q, want %s and %q", img, cause, img05, by("/rollback to 0.10.5"))
 		}
-		waitPodsRun(ctx, t, w, app, img05)
+		waitPodsRun(ctx, t, w.cluster.Client, app, img05)
 		want := []historyRow{{"5", "0.10.5", by("/rollback to 0.10.5")}, {"4", "main", "—"}, {"2", "0.10.4", by("/deploy 0.10.4")}, seeded}
 		if diff := cmp.Diff(want, history(operator)); diff != "" {
 			t.Errorf("/history after /rollback (-want +got):\n%s", diff)
@@ -179,15 +188,15 @@ func TestHistoryAndRollback(t *testing.T) {
 
 // waitPodsRun waits until the Deployment in namespace app has exactly its
 // replicas of pods, each Running image.
-func waitPodsRun(ctx context.Context, t *testing.T, w *world, app, image string) {
+func waitPodsRun(ctx context.Context, t *testing.T, kube kubernetes.Interface, app, image string) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		d, err := w.cluster.Client.AppsV1().Deployments(app).Get(ctx, clustertest.AppName, metav1.GetOptions{})
+		d, err := kube.AppsV1().Deployments(app).Get(ctx, clustertest.AppName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
-		pods, err := w.cluster.Client.CoreV1().Pods(app).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(clustertest.AppSelector).String()})
+		pods, err := kube.CoreV1().Pods(app).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(clustertest.AppSelector).String()})
 		if err != nil {
 			return false, err
 		}

@@ -59,7 +59,8 @@ func (c *Core) history(ctx context.Context, cc cmdCtx) Result {
 		if !r.When.IsZero() {
 			when = r.When.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), versionOf(r.Image), when, causeOf(r)})
+		// An Argo CD sync of the manifests without an image override names no image.
+		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), cmp.Or(versionOf(r.Image), "—"), when, causeOf(r)})
 	}
 	return listing(fmt.Sprintf(c.t.HistoryHeader, esc(c.name), len(revs)), table(rows), "history.txt")
 }

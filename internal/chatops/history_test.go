@@ -31,6 +31,17 @@ func TestHistoryIgnoresAnInheritedChangeCause(t *testing.T) {
 	}
 }
 
+// An Argo CD history entry whose source has no image override names no
+// image: its row says "—" rather than leaving the column empty.
+func TestHistoryOfAnUnknownImage(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cluster.revisions = []cluster.Revision{{Revision: 0, ChangeCause: "automated"}}
+	rec, _ := h.run(t, viewer, "/history")
+	if want := "0         —        —     automated</pre>"; !strings.Contains(rec.texts(), want) {
+		t.Errorf("/history lacks %q:\n%s", want, rec.texts())
+	}
+}
+
 func TestCauseOf(t *testing.T) {
 	const repo = "registry.example.com/oil/app"
 	pinned := repo + ":0.10.5@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
