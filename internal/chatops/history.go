@@ -22,10 +22,20 @@ func versionOf(image string) string {
 		tag = image
 		digest = ""
 	}
-	if hex, ok := strings.CutPrefix(digest, "sha256:"); ok {
-		tag += " (sha256:" + hex[:min(12, len(hex))] + ")"
+	if short := shortDigest(digest); short != "" {
+		tag += " (" + short + ")"
 	}
 	return tag
+}
+
+// shortDigest is a sha256 digest cut to 12 hex digits
+// ("sha256:ab12cd34ef56"), "" for any other.
+func shortDigest(digest string) string {
+	hex, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok {
+		return ""
+	}
+	return "sha256:" + hex[:min(12, len(hex))]
 }
 
 // causeOf is who made rollout r, "—" when nobody is known. The Deployment

@@ -94,21 +94,6 @@ func (c *listingCache) get(ctx context.Context) ([]Tag, error) {
 	}
 }
 
-// minRefreshAge is how old a cached listing must be for refresh to drop it:
-// repeated misses do not turn into a listing each.
-const minRefreshAge = 5 * time.Second
-
-// refresh is get, but a cached listing older than minRefreshAge is dropped
-// first: for a tag pushed since.
-func (c *listingCache) refresh(ctx context.Context) ([]Tag, error) {
-	c.mu.Lock()
-	if c.flight == nil && c.tags != nil && c.now().Sub(c.at) >= minRefreshAge {
-		c.tags = nil
-	}
-	c.mu.Unlock()
-	return c.get(ctx)
-}
-
 func (c *listingCache) run(ctx context.Context, f *flight) {
 	defer f.cancel()
 	tags, err := c.fetch(ctx)

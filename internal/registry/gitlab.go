@@ -124,11 +124,6 @@ func (g *GitLab) Tags(ctx context.Context) ([]Tag, error) {
 	return g.cache.get(ctx)
 }
 
-// Refresh lists anew unless the cached listing is only seconds old.
-func (g *GitLab) Refresh(ctx context.Context) ([]Tag, error) {
-	return g.cache.refresh(ctx)
-}
-
 // DetailFailures counts the tags listed without details since the start.
 func (g *GitLab) DetailFailures() int64 { return g.failures.count.Load() }
 

@@ -165,11 +165,6 @@ func (o *OCI) Tags(ctx context.Context) ([]Tag, error) {
 	return o.cache.get(ctx)
 }
 
-// Refresh lists anew unless the cached listing is only seconds old.
-func (o *OCI) Refresh(ctx context.Context) ([]Tag, error) {
-	return o.cache.refresh(ctx)
-}
-
 // DetailFailures counts the tags listed without details since the start.
 func (o *OCI) DetailFailures() int64 { return o.failures.count.Load() }
 
