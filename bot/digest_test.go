@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -12,11 +11,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"gitlab.com/derrick-kit/derrick/internal/bottest"
 	"gitlab.com/derrick-kit/derrick/internal/clustertest"
-	"gitlab.com/derrick-kit/derrick/internal/telegramtest"
 )
 
 // TestDigestRedeployOfARepushedTag: a branch tag pushed again is a new
@@ -28,16 +25,13 @@ func TestDigestRedeployOfARepushedTag(t *testing.T) {
 	ctx := context.Background()
 	first := w.digests["0.10.5"]
 
-	rolledOut := func(last telegramtest.Message) bool {
-		return strings.HasPrefix(last.Plain, "✅") || strings.HasPrefix(last.Plain, "❌") || strings.HasPrefix(last.Plain, "⏱")
-	}
 	deploy := func(t *testing.T, digest string) {
 		t.Helper()
-		msgs := w.say(t, operator, "/deploy 0.10.5", rolledOut)
+		msgs := w.say(t, operator, "/deploy 0.10.5", ended)
 		if want := "✅ 0.10.5 (" + digest[:19] + ") развёрнута"; !strings.HasPrefix(msgs[len(msgs)-1].Plain, want) {
 			t.Fatalf("/deploy 0.10.5 ended with %q, want %q…", msgs[len(msgs)-1].Plain, want)
 		}
-		waitPodsRun(t, w, w.repo+":0.10.5@"+digest)
+		waitPodsRun(context.Background(), t, w.cluster.Client, ns, w.repo+":0.10.5@"+digest)
 	}
 
 	deploy(t, first)
@@ -107,40 +101,4 @@ func replicaSets(t *testing.T, w *world) map[string]string {
 func owned(rs appsv1.ReplicaSet) bool {
 	c := metav1.GetControllerOf(&rs)
 	return c != nil && c.Kind == "Deployment" && c.Name == clustertest.AppName
-}
-
-// waitPodsRun waits until every pod of the application that is not going
-// away runs image, as many as the Deployment wants.
-func waitPodsRun(t *testing.T, w *world, image string) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		d, err := w.cluster.Client.AppsV1().Deployments(ns).Get(ctx, clustertest.AppName, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		pods, err := w.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(clustertest.AppSelector).String()})
-		if err != nil {
-			return false, err
-		}
-		var running []string
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil {
-				running = append(running, p.Name+"="+p.Spec.Containers[0].Image+"/"+string(p.Status.Phase))
-			}
-		}
-		last = fmt.Sprint(running)
-		if int32(len(running)) != *d.Spec.Replicas {
-			return false, nil
-		}
-		for _, r := range running {
-			if !strings.HasSuffix(r, "="+image+"/Running") {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("pods never all ran %s: %v; last %s", image, err, last)
-	}
 }
