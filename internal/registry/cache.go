@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +31,27 @@ func ValidateCacheTTL(d time.Duration) error {
 	}
 	return nil
 }
+
+// listing is what both sources share: Tags and Refresh through one
+// listingCache, and the log of tags listed without details.
+type listing struct {
+	cache    listingCache
+	failures detailFailures
+}
+
+// init sets up the listing of source what (for messages), listed by fetch.
+func (l *listing) init(what string, ttl time.Duration, log *slog.Logger, fetch func(ctx context.Context) ([]Tag, error)) {
+	l.failures.log, l.failures.what = cmp.Or(log, slog.Default()), what
+	l.cache.ttl, l.cache.what, l.cache.fetch, l.cache.now = ttl, what, fetch, time.Now
+}
+
+// Tags lists every tag with its build time and manifest digest, newest
+// first. A listing is reused for REGISTRY_CACHE_TTL; concurrent calls share
+// one listing.
+func (l *listing) Tags(ctx context.Context) ([]Tag, error) { return l.cache.get(ctx) }
+
+// Refresh lists anew unless the cached listing is only seconds old.
+func (l *listing) Refresh(ctx context.Context) ([]Tag, error) { return l.cache.refresh(ctx) }
 
 // listingCache keeps the last listing for ttl and runs one listing at a time
 // for all callers: concurrent commands wait for the same requests instead
@@ -124,13 +145,12 @@ func (c *listingCache) run(ctx context.Context, f *flight) {
 	close(f.done)
 }
 
-// detailFailures logs and counts tags listed without their details (build
+// detailFailures logs tags listed without their details (build
 // time, digest) because fetching those failed. The same set of failing tags
 // is logged once, not on every listing.
 type detailFailures struct {
-	log   *slog.Logger
-	what  string
-	count atomic.Int64
+	log  *slog.Logger
+	what string
 
 	mu   sync.Mutex
 	last string // the failing tags of the previous report
@@ -144,7 +164,6 @@ func (d *detailFailures) report(failed map[string]error) {
 		d.mu.Unlock()
 		return
 	}
-	d.count.Add(int64(len(failed)))
 	names := make([]string, 0, len(failed))
 	for n := range failed {
 		names = append(names, n)

@@ -78,8 +78,7 @@ type GitLab struct {
 	project    string
 	repository string
 	timeout    time.Duration
-	cache      listingCache
-	failures   detailFailures
+	listing
 
 	mu   sync.Mutex
 	repo *gitlab.RegistryRepository // found once; dropped when it vanishes
@@ -109,28 +108,10 @@ func NewGitLab(cfg GitLabConfig) (*GitLab, error) {
 	gql := c.BaseURL()
 	gql.Path = strings.TrimSuffix(strings.TrimSuffix(gql.Path, "/"), "/api/v4") + gitlab.GraphQLAPIEndpoint
 	gql.RawPath = ""
-	g := &GitLab{
-		client: c, graphql: gql, base: cfg.URL, project: cfg.Project, repository: cfg.Repository, timeout: timeout,
-		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "GitLab at " + cfg.URL},
-	}
-	g.cache = listingCache{ttl: cfg.CacheTTL, what: "GitLab at " + cfg.URL, fetch: g.list, now: time.Now}
+	g := &GitLab{client: c, graphql: gql, base: cfg.URL, project: cfg.Project, repository: cfg.Repository, timeout: timeout}
+	g.init("GitLab at "+cfg.URL, cfg.CacheTTL, cfg.Logger, g.list)
 	return g, nil
 }
-
-// Tags lists every tag of the chosen repository with its build time and
-// digest, newest first. A listing is reused for CacheTTL; concurrent calls
-// share one listing.
-func (g *GitLab) Tags(ctx context.Context) ([]Tag, error) {
-	return g.cache.get(ctx)
-}
-
-// Refresh lists anew unless the cached listing is only seconds old.
-func (g *GitLab) Refresh(ctx context.Context) ([]Tag, error) {
-	return g.cache.refresh(ctx)
-}
-
-// DetailFailures counts the tags listed without details since the start.
-func (g *GitLab) DetailFailures() int64 { return g.failures.count.Load() }
 
 func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
 	repo, err := g.registryRepo(ctx)

@@ -106,13 +106,12 @@ func parseImage(s string) (host, name string, err error) {
 // config (content-addressed, so never read again). It is safe for
 // concurrent use.
 type OCI struct {
-	repo     name.Repository
-	puller   *remote.Puller
-	image    string // REGISTRY_IMAGE as configured, for messages
-	user     string
-	pass     string
-	cache    listingCache
-	failures detailFailures
+	repo   name.Repository
+	puller *remote.Puller
+	image  string // REGISTRY_IMAGE as configured, for messages
+	user   string
+	pass   string
+	listing
 
 	mu      sync.Mutex
 	created map[string]time.Time // manifest digest -> build time
@@ -149,29 +148,10 @@ func NewOCI(cfg OCIConfig) (*OCI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry client for %s: %w", cfg.Image, err)
 	}
-	o := &OCI{
-		repo: repo, puller: puller, image: cfg.Image, user: cfg.Username, pass: cfg.Password,
-		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "registry of " + cfg.Image},
-		created:  make(map[string]time.Time),
-	}
-	o.cache = listingCache{ttl: cfg.CacheTTL, what: "registry of " + cfg.Image, fetch: o.list, now: time.Now}
+	o := &OCI{repo: repo, puller: puller, image: cfg.Image, user: cfg.Username, pass: cfg.Password, created: make(map[string]time.Time)}
+	o.init("registry of "+cfg.Image, cfg.CacheTTL, cfg.Logger, o.list)
 	return o, nil
 }
-
-// Tags lists every tag with its build time (from the image config's created
-// field) and manifest digest, newest first. A listing is reused for
-// CacheTTL; concurrent calls share one listing.
-func (o *OCI) Tags(ctx context.Context) ([]Tag, error) {
-	return o.cache.get(ctx)
-}
-
-// Refresh lists anew unless the cached listing is only seconds old.
-func (o *OCI) Refresh(ctx context.Context) ([]Tag, error) {
-	return o.cache.refresh(ctx)
-}
-
-// DetailFailures counts the tags listed without details since the start.
-func (o *OCI) DetailFailures() int64 { return o.failures.count.Load() }
 
 func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	names, err := o.listNames(ctx)
