@@ -123,16 +123,6 @@ func (a App) Settled() bool {
 // resources (status.summary.images).
 func (a App) RunsImage(image string) bool { return slices.Contains(a.Images, image) }
 
-// ReplicasOf returns the kustomize replicas override for name, if any.
-func (a App) ReplicasOf(name string) (int32, bool) {
-	for _, r := range a.Replicas {
-		if r.Name == name {
-			return r.Count, true
-		}
-	}
-	return 0, false
-}
-
 // String is a one-line summary for progress messages, e.g.
 // "sync Synced, health Healthy, operation Succeeded (successfully synced)".
 func (a App) String() string {

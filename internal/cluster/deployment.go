@@ -148,24 +148,17 @@ func (c *Client) Scale(ctx context.Context, replicas int32) (prev int32, err err
 	return prev, nil
 }
 
-// SetImage sets the image of the application container and returns the
-// previous one. When it already is image nothing is written. Only that
-// container's image changes (a strategic merge patch, like kubectl set
-// image), so the Deployment controller starts a rollout; follow it with
-// Rollout or WaitRollout.
-func (c *Client) SetImage(ctx context.Context, image string) (prev string, err error) {
-	return c.SetImageCause(ctx, image, "")
-}
-
 // ChangeCauseAnnotation is the Deployment annotation `kubectl rollout
 // history` shows as CHANGE-CAUSE; the Deployment controller copies it to
 // the ReplicaSet of the rollout.
 const ChangeCauseAnnotation = "kubernetes.io/change-cause"
 
-// SetImageCause is SetImage that also writes cause (such as "/deploy
-// 0.10.5 by @user (1001)") as the Deployment's kubernetes.io/change-cause in
-// the same patch; "" leaves the annotation alone. When the image already is
-// image nothing is written, the cause neither.
+// SetImageCause sets the image of the application container and returns the
+// previous one; cause (such as "/deploy 0.10.5 by @user (1001)"), unless "",
+// becomes the Deployment's kubernetes.io/change-cause in the same patch.
+// When the image already is image nothing is written. Only that container's
+// image changes (a strategic merge patch, like kubectl set image), so the
+// Deployment controller starts a rollout; follow it with WaitRollout.
 func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev string, err error) {
 	if image == "" || strings.ContainsAny(image, " \t\r\n") {
 		return "", fmt.Errorf("set image of deployment %s: invalid image reference %q", c.t, image)
