@@ -161,18 +161,16 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	o.mu.Lock()
 	cold := len(o.created) == 0
 	o.mu.Unlock()
+	// A tag that vanished since it was listed stays the zero Tag; one whose
+	// details failed is listed with its name and error.
 	tags := make([]Tag, len(names))
-	found := make([]bool, len(names))
 	errs := make([]error, len(names))
 	err = forEach(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
-		t, ok, err := o.describe(ctx, names[i], cold)
+		t, _, err := o.describe(ctx, names[i], cold)
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
-		tags[i], found[i], errs[i] = t, ok || err != nil, err
-		if err != nil {
-			tags[i].Name = names[i]
-		}
+		tags[i], errs[i] = t, err
 		return nil
 	})
 	if err != nil {
@@ -181,7 +179,7 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	out := make([]Tag, 0, len(tags))
 	failed := make(map[string]error)
 	for i, t := range tags {
-		if found[i] {
+		if t.Name != "" {
 			out = append(out, t)
 		}
 		if errs[i] != nil {
@@ -325,11 +323,7 @@ func (o *OCI) readBuildTime(ctx context.Context, desc *remote.Descriptor, depth 
 		if depth > 2 {
 			return time.Time{}, nil
 		}
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return time.Time{}, err
-		}
-		im, err := idx.IndexManifest()
+		im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
 			return time.Time{}, fmt.Errorf("decode index: %w", err)
 		}
@@ -495,21 +489,10 @@ type guard struct {
 
 type errorBodyKey struct{}
 
-// requestError is a request guard refused or gave up on.
-type requestError struct {
-	msg     string
-	timeout bool
-}
-
-func (e *requestError) Error() string { return e.msg }
-
-// Timeout makes a request that ran out of time count as one.
-func (e *requestError) Timeout() bool { return e.timeout }
-
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure {
-		return nil, &requestError{msg: fmt.Sprintf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
-			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)}
+		return nil, fmt.Errorf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
+			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)
 	}
 	parent := req.Context()
 	ctx, cancel := context.WithTimeout(parent, g.timeout)
@@ -518,7 +501,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cancel()
 		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &requestError{msg: fmt.Sprintf("%s did not answer within %s", req.URL.Host, g.timeout), timeout: true}
+			return nil, fmt.Errorf("%s did not answer within %s", req.URL.Host, g.timeout)
 		}
 		return nil, err
 	}
@@ -546,7 +529,7 @@ type cancelBody struct {
 func (b *cancelBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
-		err = &requestError{msg: fmt.Sprintf("%s did not finish sending an answer within %s", b.host, b.timeout), timeout: true}
+		err = fmt.Errorf("%s did not finish sending an answer within %s", b.host, b.timeout)
 	}
 	return n, err
 }
