@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -326,15 +327,14 @@ func (c configMap) data() map[string]string {
 }
 
 func (c configMap) withData(key, value string) configMap {
-	out := configMap{}
-	for k, v := range c {
-		out[k] = v
+	out := maps.Clone(c)
+	if out == nil {
+		out = configMap{}
 	}
-	d := map[string]any{}
-	if old, ok := c["data"].(map[string]any); ok {
-		for k, v := range old {
-			d[k] = v
-		}
+	d, _ := c["data"].(map[string]any)
+	d = maps.Clone(d)
+	if d == nil {
+		d = map[string]any{}
 	}
 	d[key] = value
 	out["data"] = d

@@ -1,12 +1,10 @@
 package watch
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -289,10 +287,4 @@ func (c *ConfigMapStore) Save(ctx context.Context, s *State) error {
 		}
 	}
 	return fmt.Errorf("update %s: it kept changing under the watcher (is a second watcher running?)", c.what())
-}
-
-// sortedIDs returns the map's pipeline ids in ascending order, so lines go
-// out oldest pipeline first.
-func sortedIDs(m map[int64]*Entry) []int64 {
-	return slices.SortedFunc(maps.Keys(m), cmp.Compare[int64])
 }
