@@ -47,11 +47,7 @@ type Deployment struct {
 // error wrapping ErrDeploymentNotFound, a Target.Container it does not
 // have one wrapping ErrContainerNotFound.
 func (c *Client) Deployment(ctx context.Context) (Deployment, error) {
-	d, err := c.get(ctx)
-	if err != nil {
-		return Deployment{}, err
-	}
-	name, err := c.container(d)
+	d, name, err := c.getContainer(ctx)
 	if err != nil {
 		return Deployment{}, err
 	}
@@ -97,6 +93,16 @@ func (c *Client) get(ctx context.Context) (*appsv1.Deployment, error) {
 		return nil, apiError(fmt.Sprintf("get deployment %s", c.t), "get deployments", "Role", err)
 	}
 	return d, nil
+}
+
+// getContainer reads the target Deployment and names its application container.
+func (c *Client) getContainer(ctx context.Context) (*appsv1.Deployment, string, error) {
+	d, err := c.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := c.container(d)
+	return d, name, err
 }
 
 // container returns the name of the application container of d.
@@ -163,11 +169,7 @@ func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev s
 	if image == "" || strings.ContainsAny(image, " \t\r\n") {
 		return "", fmt.Errorf("set image of deployment %s: invalid image reference %q", c.t, image)
 	}
-	d, err := c.get(ctx)
-	if err != nil {
-		return "", err
-	}
-	name, err := c.container(d)
+	d, name, err := c.getContainer(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -129,12 +129,8 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 		p, err := pods.Get(ctx, pod, metav1.GetOptions{})
 		podc <- podResult{p, err}
 	}()
-	d, err := c.get(ctx)
+	d, container, err := c.getContainer(ctx)
 	pr := <-podc
-	if err != nil {
-		return nil, err
-	}
-	container, err := c.container(d)
 	if err != nil {
 		return nil, err
 	}
