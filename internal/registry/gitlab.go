@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
@@ -80,8 +80,7 @@ type GitLab struct {
 	timeout    time.Duration
 	listing
 
-	mu   sync.Mutex
-	repo *gitlab.RegistryRepository // found once; dropped when it vanishes
+	repo atomic.Pointer[gitlab.RegistryRepository] // found once; dropped when it vanishes
 }
 
 // gitlabTagsPage is GitLab's max_page_size of ContainerRepositoryDetails.tags.
@@ -120,34 +119,22 @@ func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
 	}
 	tags, gone, err := g.listTags(ctx, repo)
 	if gone {
-		g.forget()
+		g.repo.Store(nil) // looked up again next time
 	}
 	return tags, err
 }
 
 // registryRepo returns the registry repository, found once and remembered.
 func (g *GitLab) registryRepo(ctx context.Context) (*gitlab.RegistryRepository, error) {
-	g.mu.Lock()
-	repo := g.repo
-	g.mu.Unlock()
-	if repo != nil {
+	if repo := g.repo.Load(); repo != nil {
 		return repo, nil
 	}
 	repo, err := g.findRepository(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g.mu.Lock()
-	g.repo = repo
-	g.mu.Unlock()
+	g.repo.Store(repo)
 	return repo, nil
-}
-
-// forget drops the remembered repository: it is looked up again next time.
-func (g *GitLab) forget() {
-	g.mu.Lock()
-	g.repo = nil
-	g.mu.Unlock()
 }
 
 // Resolve asks GitLab for one tag's current digest and build time with the
@@ -170,7 +157,7 @@ func (g *GitLab) Resolve(ctx context.Context, tag string) (Tag, error) {
 		if !errors.Is(err, gitlab.ErrNotFound) || again {
 			return t, err
 		}
-		g.forget()
+		g.repo.Store(nil)
 		now, ferr := g.registryRepo(ctx)
 		if ferr != nil {
 			return Tag{}, ferr
