@@ -39,19 +39,11 @@ func NewClient(apiURL, token string, retry Retry) *Client {
 	return &Client{http: hc, token: token, redact: redact.New(token), retry: retry}
 }
 
-// SendOptions are the optional parameters of sendMessage that Derrick uses.
-type SendOptions struct {
-	ParseMode string // "" (plain text) or "HTML"
-}
-
-// SendMessage posts text to chatID (a numeric id or @channelusername) and
+// SendMessage posts plain text to chatID (a numeric id or @channelusername) and
 // returns the new message's id. A 429 is waited out, 5xx and network errors
 // are retried, all within ctx.
-func (c *Client) SendMessage(ctx context.Context, chatID, text string, opts SendOptions) (int64, error) {
+func (c *Client) SendMessage(ctx context.Context, chatID, text string) (int64, error) {
 	body := map[string]any{"chat_id": chatIDValue(chatID), "text": text}
-	if opts.ParseMode != "" {
-		body["parse_mode"] = opts.ParseMode
-	}
 	var msg struct {
 		MessageID int64 `json:"message_id"`
 	}

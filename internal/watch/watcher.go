@@ -16,7 +16,7 @@ import (
 
 // Sender posts a line to the chat; *telegram.Client implements it.
 type Sender interface {
-	SendMessage(ctx context.Context, chatID, text string, opts telegram.SendOptions) (int64, error)
+	SendMessage(ctx context.Context, chatID, text string) (int64, error)
 }
 
 var _ Sender = (*telegram.Client)(nil)
@@ -323,7 +323,7 @@ func (w *Watcher) send(ctx context.Context, text string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Notify.Timeout)
 	defer cancel()
-	_, err := w.sender.SendMessage(ctx, w.cfg.Notify.ChatID, text, telegram.SendOptions{})
+	_, err := w.sender.SendMessage(ctx, w.cfg.Notify.ChatID, text)
 	if err != nil {
 		w.metrics.telegramError(apiCode(err)) // the retried attempts are counted by newSender's OnRetry
 	}
