@@ -159,6 +159,11 @@ func (c *Client) Scale(ctx context.Context, replicas int32) (prev int32, err err
 // the ReplicaSet of the rollout.
 const ChangeCauseAnnotation = "kubernetes.io/change-cause"
 
+// SetImage is SetImageCause without a cause (internal/demo's tests call it).
+func (c *Client) SetImage(ctx context.Context, image string) (prev string, err error) {
+	return c.SetImageCause(ctx, image, "")
+}
+
 // SetImageCause sets the image of the application container and returns the
 // previous one; cause (such as "/deploy 0.10.5 by @user (1001)"), unless "",
 // becomes the Deployment's kubernetes.io/change-cause in the same patch.
