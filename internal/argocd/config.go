@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,21 +54,11 @@ type Config struct {
 
 // withDefaults returns cfg with the empty fields that have defaults filled.
 func (cfg Config) withDefaults() Config {
-	if cfg.App == "" {
-		cfg.App = DefaultApp
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.HelmImageRepository == "" {
-		cfg.HelmImageRepository = DefaultHelmImageRepository
-	}
-	if cfg.HelmImageTag == "" {
-		cfg.HelmImageTag = DefaultHelmImageTag
-	}
+	cfg.App = cmp.Or(cfg.App, DefaultApp)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
+	cfg.HelmImageRepository = cmp.Or(cfg.HelmImageRepository, DefaultHelmImageRepository)
+	cfg.HelmImageTag = cmp.Or(cfg.HelmImageTag, DefaultHelmImageTag)
 	return cfg
 }
 

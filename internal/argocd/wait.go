@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,9 +90,7 @@ func (c *Client) failure(a App) error {
 	}
 	if a.Compared && !op.running() && a.Health == HealthDegraded {
 		msg := a.HealthMessage
-		if msg == "" {
-			msg = "a resource is Degraded (see `argocd app get " + c.cfg.App + "`)"
-		}
+		msg = cmp.Or(msg, "a resource is Degraded (see `argocd app get "+c.cfg.App+"`)")
 		return fmt.Errorf("application %q: %w: %s", c.cfg.App, ErrDegraded, msg)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,9 +30,7 @@ type Client struct {
 // NewClient returns a client for the Bot API at apiURL (DefaultAPIURL when
 // empty) that authenticates with token. Attempts are retried per retry.
 func NewClient(apiURL, token string, retry Retry) *Client {
-	if apiURL == "" {
-		apiURL = DefaultAPIURL
-	}
+	apiURL = cmp.Or(apiURL, DefaultAPIURL)
 	hc := resty.New().
 		SetBaseURL(strings.TrimRight(apiURL, "/")).
 		SetLogger(discardLogger{}). // resty would print the URL, token included
@@ -74,7 +73,7 @@ func (c *Client) call(ctx context.Context, method string, body, out any) error {
 	}
 	if err := json.Unmarshal(resp.Body(), &answer); err != nil || (!answer.OK && answer.ErrorCode == 0) {
 		// Not the Bot API talking: a proxy's error page, say.
-		return &APIError{Method: method, Code: resp.StatusCode(), Description: c.redact.String(statusText(resp.StatusCode()))}
+		return &APIError{Method: method, Code: resp.StatusCode(), Description: c.redact.String(cmp.Or(http.StatusText(resp.StatusCode()), "unexpected answer"))}
 	}
 	if !answer.OK {
 		return &APIError{
@@ -98,13 +97,6 @@ func chatIDValue(chatID string) any {
 		return n
 	}
 	return chatID
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return t
-	}
-	return "unexpected answer"
 }
 
 // IsAPIError reports whether err carries an APIError with the given code.

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,9 +198,7 @@ func OpenConfigMapStore(kubeconfig, namespace, name string) (*ConfigMapStore, er
 	if err != nil {
 		return nil, err
 	}
-	if namespace == "" {
-		namespace = api.namespace
-	}
+	namespace = cmp.Or(namespace, api.namespace)
 	if namespace == "" {
 		return nil, errors.New("WATCH_NAMESPACE is not set and neither the pod nor the kubeconfig context names one: name the namespace of WATCH_STATE_CONFIGMAP")
 	}
