@@ -194,10 +194,10 @@ type rawApp struct {
 			Message string `json:"message"`
 		} `json:"health"`
 		OperationState *struct {
-			Phase      string     `json:"phase"`
-			Message    string     `json:"message"`
-			StartedAt  *time.Time `json:"startedAt"`
-			FinishedAt *time.Time `json:"finishedAt"`
+			Phase      string    `json:"phase"`
+			Message    string    `json:"message"`
+			StartedAt  time.Time `json:"startedAt"` // null and absent are the zero time
+			FinishedAt time.Time `json:"finishedAt"`
 			SyncResult *struct {
 				Source  json.RawMessage `json:"source"`
 				Sources json.RawMessage `json:"sources"`
@@ -213,7 +213,7 @@ type rawApp struct {
 		History []struct {
 			ID          int64           `json:"id"`
 			Revision    string          `json:"revision"`
-			DeployedAt  *time.Time      `json:"deployedAt"`
+			DeployedAt  time.Time       `json:"deployedAt"`
 			Source      json.RawMessage `json:"source"`
 			InitiatedBy *struct {
 				Username  string `json:"username"`
@@ -258,13 +258,7 @@ func (r rawApp) app() (App, error) {
 			sameJSON(r.Spec.Sources, st.Sync.ComparedTo.Sources),
 	}
 	if op := st.OperationState; op != nil {
-		a.Operation = Operation{Phase: op.Phase, Message: op.Message}
-		if op.StartedAt != nil {
-			a.Operation.StartedAt = *op.StartedAt
-		}
-		if op.FinishedAt != nil {
-			a.Operation.FinishedAt = *op.FinishedAt
-		}
+		a.Operation = Operation{Phase: op.Phase, Message: op.Message, StartedAt: op.StartedAt, FinishedAt: op.FinishedAt}
 		if res := op.SyncResult; res != nil {
 			a.Operation.Current = sameJSON(r.Spec.Source, res.Source) && sameJSON(r.Spec.Sources, res.Sources)
 		}
@@ -274,10 +268,7 @@ func (r rawApp) app() (App, error) {
 	}
 	for i := len(st.History) - 1; i >= 0; i-- {
 		h := st.History[i]
-		d := Deployed{ID: h.ID, Revision: h.Revision}
-		if h.DeployedAt != nil {
-			d.DeployedAt = *h.DeployedAt
-		}
+		d := Deployed{ID: h.ID, Revision: h.Revision, DeployedAt: h.DeployedAt}
 		if by := h.InitiatedBy; by != nil {
 			d.InitiatedBy = by.Username
 			if d.InitiatedBy == "" && by.Automated {

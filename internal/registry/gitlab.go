@@ -215,7 +215,7 @@ type tagsResponse struct {
 			Tags *struct {
 				Nodes []struct {
 					Name      string  `json:"name"`
-					Digest    *string `json:"digest"`
+					Digest    string  `json:"digest"` // null: ""
 					CreatedAt *string `json:"createdAt"`
 				} `json:"nodes"`
 				PageInfo struct {
@@ -262,10 +262,7 @@ func (g *GitLab) listTags(ctx context.Context, repo *gitlab.RegistryRepository) 
 				continue
 			}
 			seen[n.Name] = true
-			t := Tag{Name: n.Name}
-			if n.Digest != nil {
-				t.Digest = *n.Digest
-			}
+			t := Tag{Name: n.Name, Digest: n.Digest}
 			switch {
 			case nodeErr[i] != nil:
 				failed[n.Name] = nodeErr[i]
