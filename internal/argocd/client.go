@@ -118,11 +118,6 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// temporary reports whether the same request may succeed later.
-func (e *APIError) temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
-
 // apiMessage is the body of Argo CD's error answers (grpc-gateway).
 type apiMessage struct {
 	Error   string `json:"error"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -107,7 +108,7 @@ func progressKey(a App) string {
 func retryable(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.temporary()
+		return apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500
 	}
 	return true
 }

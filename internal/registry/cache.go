@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -164,11 +165,7 @@ func (d *detailFailures) report(failed map[string]error) {
 		d.mu.Unlock()
 		return
 	}
-	names := make([]string, 0, len(failed))
-	for n := range failed {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(failed))
 	key := strings.Join(names, "\x00")
 	d.mu.Lock()
 	same := key == d.last
