@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Defaults of Config.
@@ -101,17 +103,4 @@ func (cfg Config) Validate() error {
 
 // validName reports whether s is a Kubernetes object name (DNS-1123
 // subdomain), as Application and AppProject names are.
-func validName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-		case (r == '-' || r == '.') && i > 0 && i < len(s)-1:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validName(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }
