@@ -182,27 +182,11 @@ func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev s
 	if prev == image {
 		return prev, nil
 	}
-	type container struct {
-		Name  string `json:"name"`
-		Image string `json:"image"`
-	}
-	var patch struct {
-		Metadata *struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata,omitempty"`
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []container `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	patch.Spec.Template.Spec.Containers = []container{{Name: name, Image: image}}
+	patch := map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+		"containers": []map[string]string{{"name": name, "image": image}},
+	}}}}
 	if cause != "" {
-		patch.Metadata = &struct {
-			Annotations map[string]string `json:"annotations"`
-		}{map[string]string{ChangeCauseAnnotation: cause}}
+		patch["metadata"] = map[string]any{"annotations": map[string]string{ChangeCauseAnnotation: cause}}
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {
