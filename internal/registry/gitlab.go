@@ -94,10 +94,7 @@ func NewGitLab(cfg GitLabConfig) (*GitLab, error) {
 		return nil, err
 	}
 	timeout := cmp.Or(cfg.Timeout, DefaultRequestTimeout)
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
-	}
+	hc := cmp.Or(cfg.HTTPClient, &http.Client{Timeout: timeout})
 	opts := []gitlab.ClientOptionFunc{gitlab.WithBaseURL(cfg.URL), gitlab.WithHTTPClient(hc), gitlab.WithCustomRetryMax(2)}
 	c, err := gitlab.NewClient(cfg.Token, opts...)
 	if err != nil {
