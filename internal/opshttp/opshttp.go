@@ -47,15 +47,15 @@ func NewMetrics(commands ...string) *Metrics {
 			Name: "derrick_bot_telegram_api_errors_total",
 			Help: "Failed Telegram Bot API calls, by method and error code (network for transport faults).",
 		}, []string{"method", "code"}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "derrick_bot_leader",
-			Help: "Whether this replica holds the leader Lease and polls Telegram (1) or stands by (0); BOT_LEADER_ELECTION=true only.",
-		}),
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "derrick_bot_leadership_changes_total",
-			Help: "Times this replica became (acquired) or stopped being (lost) the leader.",
-		}, []string{"change"}),
 	}
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "derrick_bot_leader",
+		Help: "Whether this replica holds the leader Lease and polls Telegram (1) or stands by (0); BOT_LEADER_ELECTION=true only.",
+	})
+	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "derrick_bot_leadership_changes_total",
+		Help: "Times this replica became (acquired) or stopped being (lost) the leader.",
+	}, []string{"change"})
 	if len(commands) > 0 {
 		m.known = map[string]bool{}
 		for _, c := range commands {
