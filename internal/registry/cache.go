@@ -3,7 +3,6 @@ package registry
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -178,10 +177,4 @@ func (d *detailFailures) report(failed map[string]error) {
 	d.log.Warn("tags listed without build time: reading their details failed",
 		"source", d.what, "tags", len(names), "examples", strings.Join(shown, ", "),
 		"error", failed[names[0]].Error())
-}
-
-// isTimeout reports whether err is a request that ran out of time.
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
 }

@@ -392,3 +392,9 @@ func (g *GitLab) apiError(err error, what, notFound string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// isTimeout reports whether err is a request that ran out of time.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
+}
