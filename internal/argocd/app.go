@@ -127,7 +127,7 @@ func (a App) RunsImage(image string) bool { return slices.Contains(a.Images, ima
 // "sync Synced, health Healthy, operation Succeeded (successfully synced)".
 func (a App) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sync %s, health %s", orUnknown(a.Sync), orUnknown(a.Health))
+	fmt.Fprintf(&b, "sync %s, health %s", cmp.Or(a.Sync, "Unknown"), cmp.Or(a.Health, "Unknown"))
 	if a.HealthMessage != "" && a.Health != HealthHealthy {
 		fmt.Fprintf(&b, " (%s)", a.HealthMessage)
 	}
@@ -141,13 +141,6 @@ func (a App) String() string {
 		b.WriteString(", comparison pending")
 	}
 	return b.String()
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "Unknown"
-	}
-	return s
 }
 
 func (o Operation) running() bool { return o.Phase == PhaseRunning || o.Phase == PhaseTerminating }
