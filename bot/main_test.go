@@ -57,6 +57,8 @@ type world struct {
 	bot      *bottest.Bot
 	repo     string   // REGISTRY_IMAGE
 	env      []string // the bot's environment, to start it again
+	// digests are the tags pushed before the bot started and their digests.
+	digests map[string]string
 }
 
 var seedOnce sync.Once
@@ -78,14 +80,15 @@ func newWorldWith(t testing.TB, setup func(*telegramtest.Server), extraEnv ...st
 	})
 	reg := registrytest.Start(t)
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	digests := map[string]string{}
 	for i, tag := range []string{"0.10.3", "0.10.4", "main", "0.10.5"} {
-		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
+		digests[tag] = reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
 	tg := bottest.Telegram(t, token)
 	if setup != nil {
 		setup(tg)
 	}
-	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app"}
+	w := &world{cluster: c, registry: reg, tg: tg, repo: reg.Host + "/oil/app", digests: digests}
 	w.env = append([]string{
 		"TELEGRAM_BOT_TOKEN=" + token,
 		"TELEGRAM_API_URL=" + tg.URL(),
@@ -209,15 +212,16 @@ func TestOperatorRunsEveryCommand(t *testing.T) {
 			return strings.Contains(last.Plain, "развёрнута") || strings.Contains(last.Plain, "не ")
 		})
 		last := msgs[len(msgs)-1]
-		if !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута") {
-			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
+		digest := w.digests["0.10.5"]
+		if want := "✅ 0.10.5 (" + digest[:19] + ") развёрнута"; !strings.HasPrefix(last.Plain, want) {
+			t.Fatalf("/deploy ended with %q, want %q… (history %q)", last.Plain, want, last.History)
 		}
 		if len(last.History) == 0 {
 			t.Errorf("the progress message was never edited")
 		}
 		d, _ := kube.AppsV1().Deployments(ns).Get(ctx, "oil-refinery-application", metav1.GetOptions{})
-		if img := d.Spec.Template.Spec.Containers[0].Image; img != w.repo+":0.10.5" {
-			t.Errorf("image %q, want %q", img, w.repo+":0.10.5")
+		if img, want := d.Spec.Template.Spec.Containers[0].Image, w.repo+":0.10.5@"+digest; img != want {
+			t.Errorf("image %q, want %q", img, want)
 		}
 	})
 }

@@ -31,7 +31,7 @@ import (
 // Deps replace the real Kubernetes client or registry (the demo does).
 type Deps struct {
 	Kube     kubernetes.Interface
-	Registry registry.Lister
+	Registry chatops.Registry
 	// Listening, when set, is told the address of the HTTP endpoints.
 	Listening func(addr string)
 }
@@ -209,7 +209,9 @@ func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, er
 	return &deploy.ArgoCDDeployer{Argo: argo, Cluster: kc, Workload: cfg.Deployment, Repository: cfg.Core.RegistryImage}, nil
 }
 
-func newRegistry(cfg botconfig.Config, log *slog.Logger) (registry.Lister, error) {
+// newRegistry is the registry of REGISTRY_SOURCE: a cached listing for
+// /showcontainers, and Resolve, past the cache, for the digest /deploy pins.
+func newRegistry(cfg botconfig.Config, log *slog.Logger) (chatops.Registry, error) {
 	cfg.OCI.Logger, cfg.GitLab.Logger = log, log
 	switch cfg.Source {
 	case "oci":

@@ -42,6 +42,19 @@ type Cluster interface {
 
 var _ Cluster = (*cluster.Client)(nil)
 
+// Registry is where the application image's tags are: listed for
+// /showcontainers, and one looked up afresh (past the listing cache) for
+// the digest /deploy pins.
+type Registry interface {
+	registry.Lister
+	registry.Resolver
+}
+
+var (
+	_ Registry = (*registry.GitLab)(nil)
+	_ Registry = (*registry.OCI)(nil)
+)
+
 // Role is what a user may do.
 type Role = access.Role
 
@@ -99,7 +112,7 @@ type Core struct {
 	health   *Health
 	cluster  Cluster
 	deployer Deployer
-	registry registry.Lister
+	registry Registry
 	log      *slog.Logger
 	now      func() time.Time
 	ns, name string
@@ -107,7 +120,7 @@ type Core struct {
 
 // New returns a Core that reads the cluster through c and changes the
 // application through d. ns and deployment name the application, for texts.
-func New(cfg Config, c Cluster, d Deployer, reg registry.Lister, log *slog.Logger, ns, deployment string) *Core {
+func New(cfg Config, c Cluster, d Deployer, reg Registry, log *slog.Logger, ns, deployment string) *Core {
 	if cfg.MaxCommandAge <= 0 {
 		cfg.MaxCommandAge = DefaultMaxCommandAge
 	}

@@ -106,9 +106,14 @@ func (c *Core) showContainers(ctx context.Context, cc cmdCtx) Result {
 	if len(tags) == 0 {
 		return say(OutcomeOK, c.t.NoTags)
 	}
-	current := ""
+	header := fmt.Sprintf(c.t.TagsHeader, len(tags))
+	running := func(registry.Tag) bool { return false }
 	if d, err := c.cluster.Deployment(ctx); err == nil {
-		current = imageTag(d.Image)
+		var moved string
+		running, moved = c.runningTag(ctx, d.Image)
+		if moved != "" {
+			header += "\n" + moved
+		}
 	}
 	lines := make([]string, len(tags))
 	width := 0
@@ -120,35 +125,63 @@ func (c *Core) showContainers(ctx context.Context, cc cmdCtx) Result {
 		if !t.Created.IsZero() {
 			line += "  " + t.Created.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		if t.Name == current {
+		if running(t) {
 			line += "  ←"
 		}
 		lines[i] = strings.TrimRight(line, " ")
 	}
-	return listing(fmt.Sprintf(c.t.TagsHeader, len(tags)), lines, "tags.txt")
+	return listing(header, lines, "tags.txt")
+}
+
+// runningTag says which tags of a listing name the image the Deployment
+// runs: those whose digest is the running digest, the running tag's
+// looked up afresh (a listing may be older than the last push), or, for an
+// image without a digest, the running tag. moved is the note, when the
+// running tag points to another digest by now.
+func (c *Core) runningTag(ctx context.Context, image string) (running func(registry.Tag) bool, moved string) {
+	_, tag, digest := imageref.Split(image)
+	if digest == "" {
+		return func(t registry.Tag) bool { return tag != "" && t.Name == tag }, ""
+	}
+	fresh := ""
+	if tag != "" {
+		got, err := c.registry.Resolve(ctx, tag)
+		switch {
+		case err == nil:
+			fresh = got.Digest
+		case !errors.Is(err, registry.ErrTagNotFound):
+			c.log.Warn("running tag not looked up; marking by the listing", "tag", tag, "error", err)
+		}
+	}
+	if fresh != "" && fresh != digest {
+		moved = fmt.Sprintf(c.t.TagMoved, esc(tag), esc(shortDigest(fresh)), esc(shortDigest(digest)))
+	}
+	return func(t registry.Tag) bool {
+		if t.Name == tag && fresh != "" {
+			return fresh == digest
+		}
+		return t.Digest == digest
+	}, moved
 }
 
 // tagRE is what a registry accepts as a tag.
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
+// deploy pins the tag's digest as the registry has it now: a branch tag
+// moves with every push, and a tag already in the spec rolls nothing out.
 func (c *Core) deploy(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	version := cc.args[0]
-	announce := "/deploy " + esc(version)
 	if !tagRE.MatchString(version) {
 		return say(OutcomeInvalid, c.usage("deploy")), nil
 	}
-	tags, found, err := registry.Find(ctx, c.registry, version)
+	tag, err := c.registry.Resolve(ctx, version)
+	if errors.Is(err, registry.ErrTagNotFound) {
+		return c.unknownTag(ctx, cc, version), nil
+	}
 	if err != nil {
 		return c.fail(ctx, cc, "deploy", err), nil
 	}
-	if !found {
-		newest := make([]string, 0, 5)
-		for _, t := range tags[:min(5, len(tags))] {
-			newest = append(newest, "<code>"+esc(t.Name)+"</code>")
-		}
-		return say(OutcomeInvalid, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", "))), nil
-	}
-	current, _, err := c.deployer.Current(ctx)
+	current, replicas, err := c.deployer.Current(ctx)
 	if res, refused := c.refuseArgoManaged(err); refused {
 		return res, nil
 	}
@@ -160,23 +193,42 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (Result, *Change) {
 		repo = imageRepo(current)
 	}
 	image := repo + ":" + version
+	if tag.Digest != "" {
+		image += "@" + tag.Digest
+	}
+	shown := esc(versionOf(image))
+	announce := "/deploy " + shown
 	if current == image {
-		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), esc(version)))), nil
+		return c.announced(cc.in, announce, say(OutcomeNoop, fmt.Sprintf(c.t.DeploySame, esc(c.name), shown))), nil
 	}
 	return Result{}, &Change{
-		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + esc(versionOf(image)),
+		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + shown + ", " + esc(c.t.Pods(replicas)),
 		Apply: func(ctx context.Context) Result {
 			if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
 				return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
 			}
-			res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, esc(version), esc(c.name)))
+			res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, shown, esc(c.name)))
 			// Announced when the rollout ends.
 			res.Follow = func(ctx context.Context, msg Message) Announcement {
-				return c.follow(ctx, cc, msg, image, announce, change{version: version})
+				return c.follow(ctx, cc, msg, image, announce, change{version: versionOf(image)})
 			}
 			return res
 		},
 	}
+}
+
+// unknownTag answers a /deploy of a tag the registry does not have with
+// the newest tags it has.
+func (c *Core) unknownTag(ctx context.Context, cc cmdCtx, version string) Result {
+	tags, err := c.registry.Tags(ctx)
+	if err != nil {
+		return c.fail(ctx, cc, "deploy", err)
+	}
+	newest := make([]string, 0, 5)
+	for _, t := range tags[:min(5, len(tags))] {
+		newest = append(newest, "<code>"+esc(t.Name)+"</code>")
+	}
+	return say(OutcomeInvalid, fmt.Sprintf(c.t.UnknownTag, esc(version), strings.Join(newest, ", ")))
 }
 
 // follow edits the message msg as the change goes on, until it is done,

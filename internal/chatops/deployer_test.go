@@ -49,7 +49,7 @@ func (f *fakeArgo) Wait(_ context.Context, _ string, report func(deploy.Progress
 // and progressing, then settled), never the Deployment directly.
 func TestDeployThroughArgoCD(t *testing.T) {
 	for _, tc := range []struct{ command, wantSet, golden string }{
-		{"/deploy 0.10.5", "image=registry.example.com/oil/app:0.10.5", "deploy_argocd"},
+		{"/deploy 0.10.5", "image=registry.example.com/oil/app:0.10.5@" + fakeDigest("0.10.5"), "deploy_argocd"},
 		{"/set_replicas 3", "replicas=3", "set_replicas_argocd"},
 	} {
 		t.Run(tc.command, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRolloutFailureAndTimeout(t *testing.T) {
 		h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Failed: true, Message: `ReplicaSet "x" has timed out progressing`}}
 		rec, _ := h.run(t, operator, "/deploy 0.10.5")
 		last := rec.out[len(rec.out)-2] // before the audit announcement
-		if !strings.Contains(last.Text, `❌ /deploy 0.10.5 не удалось: ReplicaSet &quot;x&quot; has timed out progressing`) {
+		if !strings.Contains(last.Text, `❌ /deploy 0.10.5 (sha256:ddb8838898f9) не удалось: ReplicaSet &quot;x&quot; has timed out progressing`) {
 			t.Errorf("replies:\n%s", rec.texts())
 		}
 		if a := rec.out[len(rec.out)-1]; a.Kind != "announce" || !strings.HasSuffix(a.Text, "→ ошибка") {
@@ -90,7 +90,7 @@ func TestRolloutFailureAndTimeout(t *testing.T) {
 		h := newHarness(t, func(c *Config) { c.RolloutTimeout = 50 * time.Millisecond })
 		h.cluster.rollouts = []cluster.Rollout{{Desired: 3, Updated: 1, Ready: 3, Available: 3}}
 		rec, _ := h.run(t, operator, "/deploy 0.10.5")
-		if !strings.Contains(rec.texts(), "⏱ /deploy 0.10.5 не завершилось за 50ms. Последнее состояние: Разворачиваю <b>0.10.5</b>: обновлено 1/3") {
+		if !strings.Contains(rec.texts(), "⏱ /deploy 0.10.5 (sha256:ddb8838898f9) не завершилось за 50ms. Последнее состояние: Разворачиваю <b>0.10.5 (sha256:ddb8838898f9)</b>: обновлено 1/3") {
 			t.Errorf("replies:\n%s", rec.texts())
 		}
 	})
@@ -105,7 +105,7 @@ func TestDeploySupersededIsNotReportedDone(t *testing.T) {
 	// Another operator deploys main before this rollout is followed.
 	h.cluster.deploy.Image = "registry.example.com/oil/app:main"
 	rec.follow(context.Background(), res, msg)
-	if got := rec.texts(); !strings.Contains(got, "❌ /deploy 0.10.5 не удалось: superseded: the Deployment now runs registry.example.com/oil/app:main") ||
+	if got := rec.texts(); !strings.Contains(got, "❌ /deploy 0.10.5 (sha256:ddb8838898f9) не удалось: superseded: the Deployment now runs registry.example.com/oil/app:main") ||
 		strings.Contains(got, "✅") {
 		t.Errorf("replies:\n%s", got)
 	}
@@ -121,7 +121,7 @@ func TestFollowAfterShutdownStillAnswers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the bot is stopping
 	rec.follow(ctx, res, msg)
-	if got := rec.texts(); !strings.Contains(got, "⏸ Бот перезапускается и больше не следит за /deploy 0.10.5") ||
+	if got := rec.texts(); !strings.Contains(got, "⏸ Бот перезапускается и больше не следит за /deploy 0.10.5 (sha256:ddb8838898f9)") ||
 		!strings.Contains(got, "→ ошибка") {
 		t.Errorf("replies:\n%s", got)
 	}

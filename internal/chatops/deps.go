@@ -78,6 +78,17 @@ func track(h *Health, dep string, err error) error {
 	return &DependencyError{Dependency: dep, Err: err}
 }
 
+// trackAnswer is track for an error that is, or wraps, answer: the
+// dependency answered (no such node, say), so it counts as a success and
+// the error is returned as it is.
+func trackAnswer(h *Health, dep string, err, answer error) error {
+	if errors.Is(err, answer) {
+		h.observe(dep, nil)
+		return err
+	}
+	return track(h, dep, err)
+}
+
 // trackedCluster tags the cluster's errors as Kubernetes'.
 type trackedCluster struct {
 	c Cluster
@@ -91,11 +102,7 @@ func (t trackedCluster) Nodes(ctx context.Context) ([]cluster.Node, error) {
 
 func (t trackedCluster) SetSchedulable(ctx context.Context, node string, schedulable bool) (bool, error) {
 	changed, err := t.c.SetSchedulable(ctx, node, schedulable)
-	if errors.Is(err, cluster.ErrNodeNotFound) {
-		t.h.observe(DepKubernetes, nil)
-		return changed, err
-	}
-	return changed, track(t.h, DepKubernetes, err)
+	return changed, trackAnswer(t.h, DepKubernetes, err, cluster.ErrNodeNotFound)
 }
 
 func (t trackedCluster) Pods(ctx context.Context) ([]cluster.Pod, error) {
@@ -105,11 +112,7 @@ func (t trackedCluster) Pods(ctx context.Context) ([]cluster.Pod, error) {
 
 func (t trackedCluster) Logs(ctx context.Context, pod string, lines int64) ([]string, error) {
 	l, err := t.c.Logs(ctx, pod, lines)
-	if errors.Is(err, cluster.ErrPodNotInDeployment) {
-		t.h.observe(DepKubernetes, nil)
-		return l, err
-	}
-	return l, track(t.h, DepKubernetes, err)
+	return l, trackAnswer(t.h, DepKubernetes, err, cluster.ErrPodNotInDeployment)
 }
 
 func (t trackedCluster) Deployment(ctx context.Context) (cluster.Deployment, error) {
@@ -119,13 +122,18 @@ func (t trackedCluster) Deployment(ctx context.Context) (cluster.Deployment, err
 
 // trackedRegistry tags the registry's errors.
 type trackedRegistry struct {
-	r registry.Lister
+	r Registry
 	h *Health
 }
 
 func (t trackedRegistry) Tags(ctx context.Context) ([]registry.Tag, error) {
 	tags, err := t.r.Tags(ctx)
 	return tags, track(t.h, DepRegistry, err)
+}
+
+func (t trackedRegistry) Resolve(ctx context.Context, tag string) (registry.Tag, error) {
+	got, err := t.r.Resolve(ctx, tag)
+	return got, trackAnswer(t.h, DepRegistry, err, registry.ErrTagNotFound)
 }
 
 // trackedDeployer tags the deployer's errors: reads go to Kubernetes, the

@@ -2,6 +2,8 @@ package chatops
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,6 +193,9 @@ type fakeRegistry struct {
 	tags []registry.Tag
 	err  error
 	n    int
+	// moved are tags pushed again since the listing: tag -> the digest
+	// Resolve finds now.
+	moved map[string]string
 }
 
 func (r *fakeRegistry) Tags(context.Context) ([]registry.Tag, error) {
@@ -198,12 +203,34 @@ func (r *fakeRegistry) Tags(context.Context) ([]registry.Tag, error) {
 	return r.tags, r.err
 }
 
+func (r *fakeRegistry) Resolve(_ context.Context, name string) (registry.Tag, error) {
+	r.n++
+	if r.err != nil {
+		return registry.Tag{}, r.err
+	}
+	for _, t := range r.tags {
+		if t.Name == name {
+			if d, ok := r.moved[name]; ok {
+				t.Digest = d
+			}
+			return t, nil
+		}
+	}
+	return registry.Tag{}, fmt.Errorf("tag %q: %w", name, registry.ErrTagNotFound)
+}
+
+// fakeDigest is the digest the fake registry gives content.
+func fakeDigest(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 func newFakeRegistry() *fakeRegistry {
 	at := func(day int) time.Time { return time.Date(2026, 11, day, 9, 0, 0, 0, time.UTC) }
-	return &fakeRegistry{tags: []registry.Tag{
-		{Name: "0.10.5", Created: at(25)}, {Name: "main", Created: at(24)},
-		{Name: "0.10.4", Created: at(20)}, {Name: "0.10.3", Created: at(10)},
-	}}
+	tag := func(name string, day int) registry.Tag {
+		return registry.Tag{Name: name, Created: at(day), Digest: fakeDigest(name)}
+	}
+	return &fakeRegistry{tags: []registry.Tag{tag("0.10.5", 25), tag("main", 24), tag("0.10.4", 20), tag("0.10.3", 10)}}
 }
 
 // sent is one thing the bot did in reply.

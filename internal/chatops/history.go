@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gitlab.com/derrick-kit/derrick/internal/deploy"
 	"gitlab.com/derrick-kit/derrick/internal/imageref"
 )
 
@@ -21,10 +22,37 @@ func versionOf(image string) string {
 		tag = image
 		digest = ""
 	}
-	if hex, ok := strings.CutPrefix(digest, "sha256:"); ok {
-		tag += " (sha256:" + hex[:min(12, len(hex))] + ")"
+	if short := shortDigest(digest); short != "" {
+		tag += " (" + short + ")"
 	}
 	return tag
+}
+
+// shortDigest is a sha256 digest cut to 12 hex digits
+// ("sha256:ab12cd34ef56"), "" for any other.
+func shortDigest(digest string) string {
+	hex, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok {
+		return ""
+	}
+	return "sha256:" + hex[:min(12, len(hex))]
+}
+
+// causeOf is who made rollout r, "—" when nobody is known. The Deployment
+// controller copies the Deployment's kubernetes.io/change-cause to every new
+// ReplicaSet, so a rollout made elsewhere (kubectl set image, a pipeline)
+// without a cause of its own inherits the last one the bot wrote. A cause in
+// the bot's form ("/deploy T by …", "/rollback to T by …") therefore counts
+// only for a rollout of T; another tool's cause is shown as it is.
+func causeOf(r deploy.Rollout) string {
+	for _, prefix := range []string{"/deploy ", "/rollback to "} {
+		rest, ok := strings.CutPrefix(r.Cause, prefix)
+		if version, _, named := strings.Cut(rest, " by "); ok && named && r.Image != "" &&
+			version != cmp.Or(imageTag(r.Image), r.Image) {
+			return "—"
+		}
+	}
+	return cmp.Or(r.Cause, "—")
 }
 
 func (c *Core) history(ctx context.Context, cc cmdCtx) Result {
@@ -41,7 +69,8 @@ func (c *Core) history(ctx context.Context, cc cmdCtx) Result {
 		if !r.When.IsZero() {
 			when = r.When.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), versionOf(r.Image), when, cmp.Or(r.Cause, "—")})
+		// An Argo CD sync of the manifests without an image override names no image.
+		rows = append(rows, []string{strconv.FormatInt(r.Revision, 10), cmp.Or(versionOf(r.Image), "—"), when, causeOf(r)})
 	}
 	return listing(fmt.Sprintf(c.t.HistoryHeader, esc(c.name), len(revs)), table(rows), "history.txt")
 }

@@ -1,6 +1,10 @@
 package chatops
 
-import "gitlab.com/derrick-kit/derrick/internal/cluster"
+import (
+	"fmt"
+
+	"gitlab.com/derrick-kit/derrick/internal/cluster"
+)
 
 // texts is every sentence the bot says, in one language. Values are HTML
 // fragments; %s arguments are escaped by the caller.
@@ -44,6 +48,12 @@ type texts struct {
 	Outcome                         map[Outcome]string
 	Reason                          map[cluster.ReasonKind]string // a taint is shown as kubectl does
 
+	// Pods is "n pods" with the plural the number takes.
+	Pods func(n int32) string
+	// TagMoved: the running tag now points to another digest than the
+	// one running (tag, its digest, the running digest).
+	TagMoved string
+
 	// /history and /rollback.
 	HistoryHeader, HistoryEmpty string
 	RollbackStart, RollbackNone string
@@ -64,6 +74,7 @@ var ru = texts{
 		"rollback":       "откатить на предыдущую версию",
 		"history":        "последние 10 развёртываний",
 	},
+	Pods:          ruPods,
 	HistoryHeader: "Развёртывания <b>%s</b> (%d, новые сверху):",
 	HistoryEmpty:  "У <b>%s</b> нет истории развёртываний.",
 	RollbackStart: "Откатываю <b>%s</b>: %s → %s…",
@@ -90,11 +101,12 @@ var ru = texts{
 	Failed:            "Не удалось выполнить /%s: %s",
 	NoTags:            "В реестре нет ни одной версии образа.",
 	TagsHeader:        "Версии образа (%d, новые сверху):",
+	TagMoved:          "⚠ <b>%s</b> теперь указывает на <code>%s</code>, а запущен <code>%s</code> (ветку опубликовали снова после развёртывания).",
 	UnknownTag:        "Версии <b>%s</b> нет в реестре. Последние версии: %s. Все версии: /showcontainers",
 	DeployStart:       "Разворачиваю <b>%s</b> на <b>%s</b>…",
 	DeployProgress:    "Разворачиваю <b>%s</b>: обновлено %d/%d, готово %d/%d, доступно %d/%d",
 	DeployDone:        "✅ <b>%s</b> развёрнута: %d/%d подов доступны.",
-	DeploySame:        "На <b>%s</b> уже версия <b>%s</b>, ничего не меняю.",
+	DeploySame:        "<b>%s</b> уже работает на <b>%s</b>: тег указывает на тот же образ, ничего не меняю.",
 	ReplicasRange:     "Число реплик должно быть целым от 0 до %d, получено «%s».",
 	ReplicasSame:      "У <b>%s</b> уже %d реплик, ничего не меняю.",
 	ReplicasSet:       "Реплик у <b>%s</b>: %d → %d.",
@@ -143,6 +155,7 @@ var en = texts{
 		"rollback":       "roll back to the previous version",
 		"history":        "the last 10 rollouts",
 	},
+	Pods:          enPods,
 	HistoryHeader: "Rollouts of <b>%s</b> (%d, newest first):",
 	HistoryEmpty:  "<b>%s</b> has no rollout history.",
 	RollbackStart: "Rolling <b>%s</b> back: %s → %s…",
@@ -169,11 +182,12 @@ var en = texts{
 	Failed:            "/%s failed: %s",
 	NoTags:            "The registry holds no version of the image.",
 	TagsHeader:        "Image versions (%d, newest first):",
+	TagMoved:          "⚠ <b>%s</b> now points to <code>%s</code>; running <code>%s</code> (pushed again since the deploy).",
 	UnknownTag:        "Version <b>%s</b> is not in the registry. Newest versions: %s. All versions: /showcontainers",
 	DeployStart:       "Deploying <b>%s</b> to <b>%s</b>…",
 	DeployProgress:    "Deploying <b>%s</b>: updated %d/%d, ready %d/%d, available %d/%d",
 	DeployDone:        "✅ <b>%s</b> is deployed: %d/%d pods available.",
-	DeploySame:        "<b>%s</b> already runs <b>%s</b>; nothing changed.",
+	DeploySame:        "<b>%s</b> is already running <b>%s</b>: the tag points to the same image; nothing changed.",
 	ReplicasRange:     "The number of replicas must be a whole number from 0 to %d, got “%s”.",
 	ReplicasSame:      "<b>%s</b> already has %d replicas; nothing changed.",
 	ReplicasSet:       "Replicas of <b>%s</b>: %d → %d.",
@@ -209,6 +223,26 @@ var en = texts{
 
 // Languages maps BOT_LANG values to their texts.
 var languages = map[string]*texts{"ru": &ru, "en": &en}
+
+// ruPods: 1 под, 2 пода, 5 подов, 11 подов, 21 под.
+func ruPods(n int32) string {
+	form := "подов"
+	switch n10, n100 := n%10, n%100; {
+	case n100 >= 11 && n100 <= 14:
+	case n10 == 1:
+		form = "под"
+	case n10 >= 2 && n10 <= 4:
+		form = "пода"
+	}
+	return fmt.Sprintf("%d %s", n, form)
+}
+
+func enPods(n int32) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
+}
 
 // reason renders why a node takes no new pods.
 func (t texts) reason(r cluster.Reason) string {

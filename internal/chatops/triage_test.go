@@ -61,6 +61,11 @@ func (hangingRegistry) Tags(ctx context.Context) ([]registry.Tag, error) {
 	return nil, ctx.Err()
 }
 
+func (hangingRegistry) Resolve(ctx context.Context, _ string) (registry.Tag, error) {
+	<-ctx.Done()
+	return registry.Tag{}, ctx.Err()
+}
+
 func TestHungDependencyIsNamedWithinTheTimeout(t *testing.T) {
 	for _, tt := range []struct {
 		lang, want string
@@ -97,6 +102,9 @@ func (slowError) Timeout() bool { return true }
 type slowRegistry struct{}
 
 func (slowRegistry) Tags(context.Context) ([]registry.Tag, error) { return nil, slowError{} }
+func (slowRegistry) Resolve(context.Context, string) (registry.Tag, error) {
+	return registry.Tag{}, slowError{}
+}
 
 func TestRequestTimeoutOfADependencyIsNamed(t *testing.T) {
 	h := newHarness(t, nil)

@@ -2,11 +2,13 @@ package demo
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"gitlab.com/derrick-kit/derrick/internal/cluster"
 )
@@ -87,5 +89,45 @@ func TestHistoryFollowsRollouts(t *testing.T) {
 		if p.DeletionTimestamp == nil && p.OwnerReferences[0].Name != h[0].ReplicaSet {
 			t.Errorf("pod %s is owned by %s, want the current ReplicaSet %s", p.Name, p.OwnerReferences[0].Name, h[0].ReplicaSet)
 		}
+	}
+}
+
+// Old ReplicaSets without pods beyond spec.revisionHistoryLimit go, oldest
+// revision first, as the Deployment controller prunes them; the current one
+// stays whatever the limit.
+func TestHistoryKeepsRevisionHistoryLimit(t *testing.T) {
+	c, kc := running(t, fast)
+	ctx := t.Context()
+	img := func(tag string) string { return Repository + ":" + tag }
+	seed := []rev{{2, img("0.10.4"), seedCause}, {1, img("0.10.3"), ""}}
+	waitHistory(t, ctx, kc, seed)
+
+	limit := func(n int) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"spec":{"revisionHistoryLimit":%d}}`, n)
+		if _, err := c.Clientset().AppsV1().Deployments(Namespace).Patch(ctx, Deployment, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roll := func(tag string) string {
+		t.Helper()
+		cause := "/deploy " + tag + " by @olga_ops (314159265)"
+		if _, err := kc.SetImageCause(ctx, img(tag), cause); err != nil {
+			t.Fatal(err)
+		}
+		return cause
+	}
+
+	limit(1) // one old ReplicaSet besides the current one: the seed's two stay
+	waitHistory(t, ctx, kc, seed)
+	deployed := roll("0.10.5")
+	waitHistory(t, ctx, kc, []rev{{3, img("0.10.5"), deployed}, seed[0]})
+	main := roll("main")
+	waitHistory(t, ctx, kc, []rev{{4, img("main"), main}, {3, img("0.10.5"), deployed}})
+
+	limit(0)
+	waitHistory(t, ctx, kc, []rev{{4, img("main"), main}})
+	if _, _, ok, err := kc.PreviousImage(ctx); err != nil || ok {
+		t.Errorf("PreviousImage with no old revision kept: ok %v, %v; want nothing to go back to", ok, err)
 	}
 }

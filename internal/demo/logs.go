@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+
+	"gitlab.com/derrick-kit/derrick/internal/imageref"
 )
 
 var (
@@ -118,10 +120,8 @@ func podLog(p *corev1.Pod, now time.Time, tail int) []string {
 		return nil
 	}
 	start := cs[0].State.Running.StartedAt.Time
-	version := p.Spec.Containers[0].Image
-	if i := strings.LastIndexByte(version, ':'); i >= 0 {
-		version = version[i+1:]
-	}
+	// The tag, also of an image /deploy pinned by digest.
+	_, version, _ := imageref.Split(p.Spec.Containers[0].Image)
 	seed := fnv32(p.Name)
 	end := now
 	var shutdown []string

@@ -105,6 +105,10 @@ func TestPodLog(t *testing.T) {
 	if len(young) < 7 || !strings.Contains(young[0], "Starting gunicorn") || !strings.Contains(young[6], "oil-refinery-application 0.10.5 ready") {
 		t.Errorf("a pod 3s old logs %q, want the start-up lines with its version first", young)
 	}
+	pinned := podLog(pod("repo/app:0.10.5@sha256:ddb8838898f9c730ddd8b6473f952fde37b0104611ff5326b809af9f4f9efbe9", nil), start.Add(3*time.Second), -1)
+	if len(pinned) < 7 || !strings.Contains(pinned[6], "oil-refinery-application 0.10.5 ready") {
+		t.Errorf("a pod of an image pinned by digest logs %q, want its tag as the version", pinned)
+	}
 	old := pod("repo/app:0.10.4", nil)
 	now := start.Add(5 * time.Hour)
 	a, b := podLog(old, now, 30), podLog(old, now, 30)

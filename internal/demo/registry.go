@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
+	"gitlab.com/derrick-kit/derrick/internal/chatops"
 	"gitlab.com/derrick-kit/derrick/internal/registry"
 )
 
@@ -15,7 +17,7 @@ type Registry struct {
 	tags []registry.Tag
 }
 
-var _ registry.Lister = (*Registry)(nil)
+var _ chatops.Registry = (*Registry)(nil)
 
 // NewRegistry returns the registry as of now.
 func NewRegistry(now time.Time) *Registry {
@@ -45,4 +47,17 @@ func (r *Registry) Tags(ctx context.Context) ([]registry.Tag, error) {
 		return nil, err
 	}
 	return append([]registry.Tag(nil), r.tags...), nil
+}
+
+// Resolve looks one tag up, as /deploy does to pin its digest.
+func (r *Registry) Resolve(ctx context.Context, tag string) (registry.Tag, error) {
+	if err := ctx.Err(); err != nil {
+		return registry.Tag{}, err
+	}
+	for _, t := range r.tags {
+		if t.Name == tag {
+			return t, nil
+		}
+	}
+	return registry.Tag{}, fmt.Errorf("tag %q: %w", tag, registry.ErrTagNotFound)
 }

@@ -19,16 +19,28 @@ type fakeArgo struct {
 	fail   map[string]error // by call name: "set image", "set replicas", "sync"
 	states []argocd.App
 	err    error
+	// current and history are History's answer, prev and ok
+	// PreviousImage's.
+	current string
+	history []argocd.Deployed
+	prev    argocd.Deployed
+	ok      bool
 }
 
 var _ ArgoClient = (*fakeArgo)(nil)
 
-func (f *fakeArgo) History(context.Context, string) (string, []argocd.Deployed, error) {
-	return "", nil, f.call("history", "")
+func (f *fakeArgo) History(_ context.Context, repository string) (string, []argocd.Deployed, error) {
+	if err := f.call("history", " "+repository); err != nil {
+		return "", nil, err
+	}
+	return f.current, f.history, nil
 }
 
-func (f *fakeArgo) PreviousImage(context.Context, string) (string, argocd.Deployed, bool, error) {
-	return "", argocd.Deployed{}, false, f.call("previous image", "")
+func (f *fakeArgo) PreviousImage(_ context.Context, repository string) (string, argocd.Deployed, bool, error) {
+	if err := f.call("previous image", " "+repository); err != nil {
+		return "", argocd.Deployed{}, false, err
+	}
+	return f.current, f.prev, f.ok, nil
 }
 
 func (f *fakeArgo) call(name, detail string) error {

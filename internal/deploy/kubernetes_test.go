@@ -20,14 +20,30 @@ type fakeCluster struct {
 	err      error // of WaitRollout
 	after    string
 	changes  []string
+	// revisions are History's answer (it keeps limit of them), prev and
+	// ok PreviousImage's; historyErr fails both.
+	revisions  []cluster.Revision
+	prev       cluster.Revision
+	ok         bool
+	historyErr error
+	limits     []int
 }
 
 var _ Cluster = (*fakeCluster)(nil)
 
-func (f *fakeCluster) History(context.Context, int) ([]cluster.Revision, error) { return nil, nil }
+func (f *fakeCluster) History(_ context.Context, limit int) ([]cluster.Revision, error) {
+	f.limits = append(f.limits, limit)
+	if f.historyErr != nil {
+		return nil, f.historyErr
+	}
+	return f.revisions[:min(limit, len(f.revisions))], nil
+}
 
 func (f *fakeCluster) PreviousImage(context.Context) (string, cluster.Revision, bool, error) {
-	return f.d.Image, cluster.Revision{}, false, nil
+	if f.historyErr != nil {
+		return "", cluster.Revision{}, false, f.historyErr
+	}
+	return f.d.Image, f.prev, f.ok, nil
 }
 
 func (f *fakeCluster) Deployment(context.Context) (cluster.Deployment, error) { return f.d, nil }

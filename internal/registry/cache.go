@@ -32,7 +32,7 @@ func ValidateCacheTTL(d time.Duration) error {
 	return nil
 }
 
-// listing is what both sources share: Tags and Refresh through one
+// listing is what both sources share: Tags through one
 // listingCache, and the log of tags listed without details.
 type listing struct {
 	cache    listingCache
@@ -49,9 +49,6 @@ func (l *listing) init(what string, ttl time.Duration, log *slog.Logger, fetch f
 // first. A listing is reused for REGISTRY_CACHE_TTL; concurrent calls share
 // one listing.
 func (l *listing) Tags(ctx context.Context) ([]Tag, error) { return l.cache.get(ctx) }
-
-// Refresh lists anew unless the cached listing is only seconds old.
-func (l *listing) Refresh(ctx context.Context) ([]Tag, error) { return l.cache.refresh(ctx) }
 
 // listingCache keeps the last listing for ttl and runs one listing at a time
 // for all callers: concurrent commands wait for the same requests instead
@@ -113,21 +110,6 @@ func (c *listingCache) get(ctx context.Context) ([]Tag, error) {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s did not finish listing tags in time: %w", c.what, context.Cause(ctx))
 	}
-}
-
-// minRefreshAge is how old a cached listing must be for refresh to drop it:
-// repeated misses do not turn into a listing each.
-const minRefreshAge = 5 * time.Second
-
-// refresh is get, but a cached listing older than minRefreshAge is dropped
-// first: for a tag pushed since.
-func (c *listingCache) refresh(ctx context.Context) ([]Tag, error) {
-	c.mu.Lock()
-	if c.flight == nil && c.tags != nil && c.now().Sub(c.at) >= minRefreshAge {
-		c.tags = nil
-	}
-	c.mu.Unlock()
-	return c.get(ctx)
 }
 
 func (c *listingCache) run(ctx context.Context, f *flight) {

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"gitlab.com/derrick-kit/derrick/internal/registrytest"
 )
 
 // fakeClock is a clock the test moves.
@@ -160,42 +158,5 @@ func TestValidateCacheTTL(t *testing.T) {
 		if err := ValidateCacheTTL(d); err == nil {
 			t.Errorf("ValidateCacheTTL(%s) accepted it", d)
 		}
-	}
-}
-
-// TestFindRefreshes checks that a tag missing from a cached listing is
-// looked for in a fresh one, at most once per minRefreshAge.
-func TestFindRefreshes(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	names, created := manyTags(1)
-	fake := &registrytest.GitLab{Token: gitlabToken, Project: "oil%2Frefinery", Repos: refineryRepos(), Tags: map[int64][]string{7: names}, Created: created}
-	srv := fake.Start(t)
-	g, err := NewGitLab(GitLabConfig{URL: srv.URL, Token: gitlabToken, Project: "oil/refinery", CacheTTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cache.now = clock.Now
-	find := func(name string) bool {
-		t.Helper()
-		_, found, err := Find(t.Context(), g, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return found
-	}
-	if !find("1.0.0") || fake.GraphQL.Load() != 1 {
-		t.Fatalf("1.0.0 not found, or %d GraphQL requests, want 1", fake.GraphQL.Load())
-	}
-	fake.Tags[7] = append(fake.Tags[7], "1.1.0") // pushed since
-	created["1.1.0"] = "2026-12-01T00:00:00Z"
-	if find("1.1.0") {
-		t.Error("found within minRefreshAge of the listing: the refresh should have been skipped")
-	}
-	clock.add(minRefreshAge)
-	if !find("1.1.0") {
-		t.Error("a tag pushed since the cached listing was not found")
-	}
-	if !find("1.0.0") || fake.GraphQL.Load() != 2 {
-		t.Errorf("%d GraphQL requests, want 2: one listing, one refresh", fake.GraphQL.Load())
 	}
 }

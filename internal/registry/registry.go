@@ -62,37 +62,6 @@ func checkTag(tag string) error {
 // concurrency bounds the per-tag requests a source runs at once.
 const concurrency = 8
 
-// Refresher is a Lister whose listings are cached: Refresh lists anew
-// unless the cached listing is only seconds old.
-type Refresher interface {
-	Refresh(ctx context.Context) ([]Tag, error)
-}
-
-var (
-	_ Refresher = (*GitLab)(nil)
-	_ Refresher = (*OCI)(nil)
-)
-
-// Find lists the tags and reports whether one is named name. A name missing
-// from a cached listing is looked for once more in a fresh one, so that a
-// tag pushed a moment ago can be deployed at once.
-func Find(ctx context.Context, l Lister, name string) (tags []Tag, found bool, err error) {
-	if tags, err = l.Tags(ctx); err != nil || Exists(tags, name) {
-		return tags, err == nil, err
-	}
-	if r, ok := l.(Refresher); ok {
-		if tags, err = r.Refresh(ctx); err != nil {
-			return nil, false, err
-		}
-	}
-	return tags, Exists(tags, name), nil
-}
-
-// Exists reports whether a tag with exactly this name is in tags.
-func Exists(tags []Tag, name string) bool {
-	return slices.ContainsFunc(tags, func(t Tag) bool { return t.Name == name })
-}
-
 // SortNewestFirst orders tags newest first. Tags whose build time is known come
 // before those whose time is unknown; ties and unknown times are ordered by
 // semantic version, highest first (0.10.10 before 0.10.9 before 0.10.5), and

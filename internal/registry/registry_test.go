@@ -79,28 +79,6 @@ func TestSortNewestFirst(t *testing.T) {
 	}
 }
 
-func TestExists(t *testing.T) {
-	tags := []Tag{{Name: "0.10.5"}, {Name: "latest"}}
-	tests := []struct {
-		name string
-		tag  string
-		want bool
-	}{
-		{"present", "0.10.5", true},
-		{"absent", "0.10.6", false},
-		{"prefix is not a match", "0.10", false},
-		{"case matters", "LATEST", false},
-		{"empty", "", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := Exists(tags, tc.tag); got != tc.want {
-				t.Errorf("Exists(%q) = %v, want %v", tc.tag, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestForEach(t *testing.T) {
 	t.Run("bounded and complete", func(t *testing.T) {
 		var running, peak, done atomic.Int32

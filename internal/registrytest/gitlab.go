@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -48,6 +49,8 @@ type GitLab struct {
 	REST     atomic.Int32       // REST requests served
 	GraphQL  atomic.Int32       // GraphQL requests served
 	MaxFirst atomic.Int32       // largest first asked for
+
+	mu sync.Mutex // guards Digests once serving
 }
 
 // GitLabTagsPage is GitLab's max_page_size of ContainerRepositoryDetails.tags.
@@ -131,8 +134,21 @@ func (f *GitLab) Start(t testing.TB) *httptest.Server {
 	return srv
 }
 
+// Repush points tag at digest while f serves, as a push of other content
+// under the same tag does.
+func (f *GitLab) Repush(tag, digest string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Digests == nil {
+		f.Digests = map[string]string{}
+	}
+	f.Digests[tag] = digest
+}
+
 // digest is the tag's manifest digest.
 func (f *GitLab) digest(tag string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if d, ok := f.Digests[tag]; ok {
 		return d
 	}

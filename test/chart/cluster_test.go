@@ -101,8 +101,9 @@ func TestChartOnRealCluster(t *testing.T) {
 
 	reg := registrytest.Start(t)
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	pushed := map[string]string{}
 	for i, tag := range []string{"0.10.3", "0.10.4", "main", "0.10.5"} {
-		reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
+		pushed[tag] = reg.Push(t, "oil/app", tag, base.Add(time.Duration(i)*24*time.Hour))
 	}
 	tg := bottest.Telegram(t, token)
 
@@ -185,7 +186,7 @@ func TestChartOnRealCluster(t *testing.T) {
 	env["BOT_HTTP_ADDR"] = "127.0.0.1:0"
 	w := &chat{tg: tg, bot: startBot(t, env)}
 
-	t.Run("every command", func(t *testing.T) { testEveryCommand(ctx, t, c, w, reg.Host+"/oil/app") })
+	t.Run("every command", func(t *testing.T) { testEveryCommand(ctx, t, c, w, reg.Host+"/oil/app", pushed["0.10.5"]) })
 	t.Run("get_logs of a look-alike pod", func(t *testing.T) { testLogsOfLookAlike(ctx, t, c, w) })
 	t.Run("apiserver outage", func(t *testing.T) { testAPIServerOutage(ctx, t, c, w) })
 }
@@ -389,7 +390,8 @@ func testNodePatchPolicy(ctx context.Context, t *testing.T, c *clustertest.Clust
 	}
 }
 
-func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster, w *chat, repo string) {
+// digest is the one of 0.10.5, which /deploy pins.
+func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster, w *chat, repo, digest string) {
 	kube := c.Client
 	check := func(t *testing.T, user int64, cmd string, want ...string) string {
 		t.Helper()
@@ -461,12 +463,12 @@ func testEveryCommand(ctx context.Context, t *testing.T, c *clustertest.Cluster,
 		msgs := w.say(t, operator, "/deploy 0.10.5", func(last telegramtest.Message) bool {
 			return strings.Contains(last.Plain, "развёрнута") || strings.Contains(last.Plain, "не ")
 		})
-		if last := msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, "✅ 0.10.5 развёрнута") {
-			t.Fatalf("/deploy ended with %q (history %q)", last.Plain, last.History)
+		if want, last := "✅ 0.10.5 ("+digest[:19]+") развёрнута", msgs[len(msgs)-1]; !strings.HasPrefix(last.Plain, want) {
+			t.Fatalf("/deploy ended with %q, want %q… (history %q)", last.Plain, want, last.History)
 		}
 		d, _ := kube.AppsV1().Deployments(appNS).Get(ctx, clustertest.AppName, metav1.GetOptions{})
-		if img := d.Spec.Template.Spec.Containers[0].Image; img != repo+":0.10.5" {
-			t.Errorf("image %q, want %q", img, repo+":0.10.5")
+		if img, want := d.Spec.Template.Spec.Containers[0].Image, repo+":0.10.5@"+digest; img != want {
+			t.Errorf("image %q, want %q", img, want)
 		}
 	})
 	w.bot.Running(t)
