@@ -142,10 +142,7 @@ func New(cfg Config, m Membership, log *slog.Logger) *Checker {
 	cfg.CacheTTL = cmp.Or(cfg.CacheTTL, DefaultCacheTTL)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.MaxCached = cmp.Or(cfg.MaxCached, DefaultMaxCached)
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Checker{cfg: cfg, m: m, log: log, now: time.Now, cache: map[int64]cached{}, flights: map[int64]*flight{}}
+	return &Checker{cfg: cfg, m: m, log: cmp.Or(log, slog.New(slog.DiscardHandler)), now: time.Now, cache: map[int64]cached{}, flights: map[int64]*flight{}}
 }
 
 // Decide returns the role of userID. Only numeric ids count; usernames can

@@ -123,21 +123,11 @@ func (a App) Settled() bool {
 // resources (status.summary.images).
 func (a App) RunsImage(image string) bool { return slices.Contains(a.Images, image) }
 
-// ReplicasOf returns the kustomize replicas override for name, if any.
-func (a App) ReplicasOf(name string) (int32, bool) {
-	for _, r := range a.Replicas {
-		if r.Name == name {
-			return r.Count, true
-		}
-	}
-	return 0, false
-}
-
 // String is a one-line summary for progress messages, e.g.
 // "sync Synced, health Healthy, operation Succeeded (successfully synced)".
 func (a App) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sync %s, health %s", orUnknown(a.Sync), orUnknown(a.Health))
+	fmt.Fprintf(&b, "sync %s, health %s", cmp.Or(a.Sync, "Unknown"), cmp.Or(a.Health, "Unknown"))
 	if a.HealthMessage != "" && a.Health != HealthHealthy {
 		fmt.Fprintf(&b, " (%s)", a.HealthMessage)
 	}
@@ -151,13 +141,6 @@ func (a App) String() string {
 		b.WriteString(", comparison pending")
 	}
 	return b.String()
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "Unknown"
-	}
-	return s
 }
 
 func (o Operation) running() bool { return o.Phase == PhaseRunning || o.Phase == PhaseTerminating }
@@ -204,10 +187,10 @@ type rawApp struct {
 			Message string `json:"message"`
 		} `json:"health"`
 		OperationState *struct {
-			Phase      string     `json:"phase"`
-			Message    string     `json:"message"`
-			StartedAt  *time.Time `json:"startedAt"`
-			FinishedAt *time.Time `json:"finishedAt"`
+			Phase      string    `json:"phase"`
+			Message    string    `json:"message"`
+			StartedAt  time.Time `json:"startedAt"` // null and absent are the zero time
+			FinishedAt time.Time `json:"finishedAt"`
 			SyncResult *struct {
 				Source  json.RawMessage `json:"source"`
 				Sources json.RawMessage `json:"sources"`
@@ -223,7 +206,7 @@ type rawApp struct {
 		History []struct {
 			ID          int64           `json:"id"`
 			Revision    string          `json:"revision"`
-			DeployedAt  *time.Time      `json:"deployedAt"`
+			DeployedAt  time.Time       `json:"deployedAt"`
 			Source      json.RawMessage `json:"source"`
 			InitiatedBy *struct {
 				Username  string `json:"username"`
@@ -268,13 +251,7 @@ func (r rawApp) app() (App, error) {
 			sameJSON(r.Spec.Sources, st.Sync.ComparedTo.Sources),
 	}
 	if op := st.OperationState; op != nil {
-		a.Operation = Operation{Phase: op.Phase, Message: op.Message}
-		if op.StartedAt != nil {
-			a.Operation.StartedAt = *op.StartedAt
-		}
-		if op.FinishedAt != nil {
-			a.Operation.FinishedAt = *op.FinishedAt
-		}
+		a.Operation = Operation{Phase: op.Phase, Message: op.Message, StartedAt: op.StartedAt, FinishedAt: op.FinishedAt}
 		if res := op.SyncResult; res != nil {
 			a.Operation.Current = sameJSON(r.Spec.Source, res.Source) && sameJSON(r.Spec.Sources, res.Sources)
 		}
@@ -284,10 +261,7 @@ func (r rawApp) app() (App, error) {
 	}
 	for i := len(st.History) - 1; i >= 0; i-- {
 		h := st.History[i]
-		d := Deployed{ID: h.ID, Revision: h.Revision}
-		if h.DeployedAt != nil {
-			d.DeployedAt = *h.DeployedAt
-		}
+		d := Deployed{ID: h.ID, Revision: h.Revision, DeployedAt: h.DeployedAt}
 		if by := h.InitiatedBy; by != nil {
 			d.InitiatedBy = by.Username
 			if d.InitiatedBy == "" && by.Automated {

@@ -10,6 +10,7 @@
 package argocd
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -42,9 +43,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		// A copy: resty sets the timeout on the client it is given.
 		own := *cfg.HTTPClient
-		if own.Timeout == 0 {
-			own.Timeout = cfg.RequestTimeout
-		}
+		own.Timeout = cmp.Or(own.Timeout, cfg.RequestTimeout)
 		hc = resty.NewWithClient(&own)
 	} else {
 		hc = resty.New().SetTimeout(cfg.RequestTimeout)
@@ -119,11 +118,6 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// temporary reports whether the same request may succeed later.
-func (e *APIError) temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
-
 // apiMessage is the body of Argo CD's error answers (grpc-gateway).
 type apiMessage struct {
 	Error   string `json:"error"`
@@ -172,16 +166,10 @@ func (c *Client) apiError(op string, resp *resty.Response) error {
 	var m apiMessage
 	if json.Unmarshal(resp.Body(), &m) == nil && (m.Message != "" || m.Error != "") {
 		e.Code = m.Code
-		e.Message = m.Message
-		if e.Message == "" {
-			e.Message = m.Error
-		}
+		e.Message = cmp.Or(m.Message, m.Error)
 	} else {
 		// Not Argo CD talking: a proxy's error page, say.
-		e.Message = http.StatusText(e.Status)
-		if e.Message == "" {
-			e.Message = "unexpected answer"
-		}
+		e.Message = cmp.Or(http.StatusText(e.Status), "unexpected answer")
 		if snippet := strings.Join(strings.Fields(string(resp.Body())), " "); snippet != "" {
 			if r := []rune(snippet); len(r) > 200 {
 				snippet = string(r[:200]) + "..."

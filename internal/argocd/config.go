@@ -1,12 +1,15 @@
 package argocd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Defaults of Config.
@@ -53,21 +56,11 @@ type Config struct {
 
 // withDefaults returns cfg with the empty fields that have defaults filled.
 func (cfg Config) withDefaults() Config {
-	if cfg.App == "" {
-		cfg.App = DefaultApp
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.HelmImageRepository == "" {
-		cfg.HelmImageRepository = DefaultHelmImageRepository
-	}
-	if cfg.HelmImageTag == "" {
-		cfg.HelmImageTag = DefaultHelmImageTag
-	}
+	cfg.App = cmp.Or(cfg.App, DefaultApp)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
+	cfg.HelmImageRepository = cmp.Or(cfg.HelmImageRepository, DefaultHelmImageRepository)
+	cfg.HelmImageTag = cmp.Or(cfg.HelmImageTag, DefaultHelmImageTag)
 	return cfg
 }
 
@@ -110,17 +103,4 @@ func (cfg Config) Validate() error {
 
 // validName reports whether s is a Kubernetes object name (DNS-1123
 // subdomain), as Application and AppProject names are.
-func validName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-		case (r == '-' || r == '.') && i > 0 && i < len(s)-1:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validName(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }

@@ -3,7 +3,6 @@ package argocd
 import (
 	"context"
 	"slices"
-	"strings"
 )
 
 // History reads the application and returns the application image it runs
@@ -55,17 +54,12 @@ func (c *Client) PreviousImage(ctx context.Context, repository string) (current 
 // old name), else the Helm parameters' repository:tag.
 func (c *Client) imageIn(images []string, params []HelmParameter, repository string) string {
 	for _, img := range images {
-		key, target, renamed := strings.Cut(img, "=")
-		if !renamed {
-			target = img
+		if key, target, _, ok := overrideOf(img, repository); ok {
+			if imageName(target) == "" {
+				target = imageName(key) + target
+			}
+			return target
 		}
-		if key != repository && imageName(target) != repository && imageName(key) != repository {
-			continue
-		}
-		if imageName(target) == "" {
-			target = imageName(key) + target
-		}
-		return target
 	}
 	var repo, tag string
 	for _, p := range params {

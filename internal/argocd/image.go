@@ -57,11 +57,7 @@ func withKustomizeImage(images []string, ref imageRef) []string {
 	out := make([]string, 0, len(images)+1)
 	done := false
 	for _, img := range images {
-		key, target, renamed := strings.Cut(img, "=")
-		if !renamed {
-			target = img
-		}
-		if key == ref.name || imageName(target) == ref.name || imageName(key) == ref.name {
+		if key, _, renamed, ok := overrideOf(img, ref.name); ok {
 			if done {
 				continue // a duplicate: keep one override per image
 			}
@@ -83,11 +79,16 @@ func withKustomizeImage(images []string, ref imageRef) []string {
 // imageName strips tag and digest of a reference; it tolerates the partial
 // forms kustomize overrides allow (a bare name, or ":tag" only).
 func imageName(ref string) string {
-	if i := strings.IndexByte(ref, '@'); i >= 0 {
-		ref = ref[:i]
+	name, _, _ := imageref.Split(ref)
+	return name
+}
+
+// overrideOf reads a kustomize images override, "name:tag" or
+// "old=new:tag", and reports whether it is one of repository's.
+func overrideOf(img, repository string) (key, target string, renamed, ok bool) {
+	key, target, renamed = strings.Cut(img, "=")
+	if !renamed {
+		target = img
 	}
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	return ref
+	return key, target, renamed, key == repository || imageName(target) == repository || imageName(key) == repository
 }

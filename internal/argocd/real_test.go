@@ -113,7 +113,7 @@ func TestRealArgoCD(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("SetReplicas to Healthy: %s", time.Since(start).Round(time.Millisecond))
-		if n, _ := a.ReplicasOf(argo.AppName); n != 3 {
+		if n, _ := replicasOf(a, argo.AppName); n != 3 {
 			t.Errorf("replicas override = %d, want 3", n)
 		}
 		// selfHeal must now defend 3, not the manifest's 2: a direct scale

@@ -1,9 +1,11 @@
 package argocd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -89,9 +91,7 @@ func (c *Client) failure(a App) error {
 	}
 	if a.Compared && !op.running() && a.Health == HealthDegraded {
 		msg := a.HealthMessage
-		if msg == "" {
-			msg = "a resource is Degraded (see `argocd app get " + c.cfg.App + "`)"
-		}
+		msg = cmp.Or(msg, "a resource is Degraded (see `argocd app get "+c.cfg.App+"`)")
 		return fmt.Errorf("application %q: %w: %s", c.cfg.App, ErrDegraded, msg)
 	}
 	return nil
@@ -108,7 +108,7 @@ func progressKey(a App) string {
 func retryable(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.temporary()
+		return apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500
 	}
 	return true
 }

@@ -161,17 +161,27 @@ func TestWaitStopsOnAuthErrors(t *testing.T) {
 	}
 }
 
+// replicasOf returns the kustomize replicas override for name, if any.
+func replicasOf(a argocd.App, name string) (int32, bool) {
+	for _, r := range a.Replicas {
+		if r.Name == name {
+			return r.Count, true
+		}
+	}
+	return 0, false
+}
+
 func TestWaitCustomCondition(t *testing.T) {
 	f := newFakeArgo(t)
 	script(f, 1, `{"spec":{"source":{"kustomize":{"replicas":[{"name":"oil-refinery-application","count":3}]}}}}`)
 	app, err := f.client(t).Wait(t.Context(), func(a argocd.App) bool {
-		n, ok := a.ReplicasOf(testApp)
+		n, ok := replicasOf(a, testApp)
 		return ok && n == 3
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := app.ReplicasOf(testApp); n != 3 {
-		t.Errorf("ReplicasOf = %d, want 3", n)
+	if n, _ := replicasOf(app, testApp); n != 3 {
+		t.Errorf("replicas = %d, want 3", n)
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -64,8 +65,6 @@ func Config(kubeconfig string) (*rest.Config, error) {
 	cfg.Timeout = requestTimeout
 	cfg.ContentType, cfg.AcceptContentTypes = contentType, acceptContentTypes
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = userAgent
-	}
+	cfg.UserAgent = cmp.Or(cfg.UserAgent, userAgent)
 	return cfg, nil
 }

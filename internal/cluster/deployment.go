@@ -47,11 +47,7 @@ type Deployment struct {
 // error wrapping ErrDeploymentNotFound, a Target.Container it does not
 // have one wrapping ErrContainerNotFound.
 func (c *Client) Deployment(ctx context.Context) (Deployment, error) {
-	d, err := c.get(ctx)
-	if err != nil {
-		return Deployment{}, err
-	}
-	name, err := c.container(d)
+	d, name, err := c.getContainer(ctx)
 	if err != nil {
 		return Deployment{}, err
 	}
@@ -97,6 +93,16 @@ func (c *Client) get(ctx context.Context) (*appsv1.Deployment, error) {
 		return nil, apiError(fmt.Sprintf("get deployment %s", c.t), "get deployments", "Role", err)
 	}
 	return d, nil
+}
+
+// getContainer reads the target Deployment and names its application container.
+func (c *Client) getContainer(ctx context.Context) (*appsv1.Deployment, string, error) {
+	d, err := c.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := c.container(d)
+	return d, name, err
 }
 
 // container returns the name of the application container of d.
@@ -148,33 +154,27 @@ func (c *Client) Scale(ctx context.Context, replicas int32) (prev int32, err err
 	return prev, nil
 }
 
-// SetImage sets the image of the application container and returns the
-// previous one. When it already is image nothing is written. Only that
-// container's image changes (a strategic merge patch, like kubectl set
-// image), so the Deployment controller starts a rollout; follow it with
-// Rollout or WaitRollout.
-func (c *Client) SetImage(ctx context.Context, image string) (prev string, err error) {
-	return c.SetImageCause(ctx, image, "")
-}
-
 // ChangeCauseAnnotation is the Deployment annotation `kubectl rollout
 // history` shows as CHANGE-CAUSE; the Deployment controller copies it to
 // the ReplicaSet of the rollout.
 const ChangeCauseAnnotation = "kubernetes.io/change-cause"
 
-// SetImageCause is SetImage that also writes cause (such as "/deploy
-// 0.10.5 by @user (1001)") as the Deployment's kubernetes.io/change-cause in
-// the same patch; "" leaves the annotation alone. When the image already is
-// image nothing is written, the cause neither.
+// SetImage is SetImageCause without a cause (internal/demo's tests call it).
+func (c *Client) SetImage(ctx context.Context, image string) (prev string, err error) {
+	return c.SetImageCause(ctx, image, "")
+}
+
+// SetImageCause sets the image of the application container and returns the
+// previous one; cause (such as "/deploy 0.10.5 by @user (1001)"), unless "",
+// becomes the Deployment's kubernetes.io/change-cause in the same patch.
+// When the image already is image nothing is written. Only that container's
+// image changes (a strategic merge patch, like kubectl set image), so the
+// Deployment controller starts a rollout; follow it with WaitRollout.
 func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev string, err error) {
 	if image == "" || strings.ContainsAny(image, " \t\r\n") {
 		return "", fmt.Errorf("set image of deployment %s: invalid image reference %q", c.t, image)
 	}
-	d, err := c.get(ctx)
-	if err != nil {
-		return "", err
-	}
-	name, err := c.container(d)
+	d, name, err := c.getContainer(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -182,27 +182,11 @@ func (c *Client) SetImageCause(ctx context.Context, image, cause string) (prev s
 	if prev == image {
 		return prev, nil
 	}
-	type container struct {
-		Name  string `json:"name"`
-		Image string `json:"image"`
-	}
-	var patch struct {
-		Metadata *struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata,omitempty"`
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []container `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	patch.Spec.Template.Spec.Containers = []container{{Name: name, Image: image}}
+	patch := map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+		"containers": []map[string]string{{"name": name, "image": image}},
+	}}}}
 	if cause != "" {
-		patch.Metadata = &struct {
-			Annotations map[string]string `json:"annotations"`
-		}{map[string]string{ChangeCauseAnnotation: cause}}
+		patch["metadata"] = map[string]any{"annotations": map[string]string{ChangeCauseAnnotation: cause}}
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {

@@ -179,7 +179,7 @@ func TestSetImage(t *testing.T) {
 			cs := fake.NewClientset(deployment())
 			tg := target
 			tg.Container = tc.container
-			prev, err := cluster.New(cs, tg).SetImage(t.Context(), tc.image)
+			prev, err := cluster.New(cs, tg).SetImageCause(t.Context(), tc.image, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +235,7 @@ func TestSetImageErrors(t *testing.T) {
 			if tc.fail != nil {
 				tc.fail(cs)
 			}
-			_, err := cluster.New(cs, tc.target).SetImage(t.Context(), tc.image)
+			_, err := cluster.New(cs, tc.target).SetImageCause(t.Context(), tc.image, "")
 			if err == nil {
 				t.Fatal("no error")
 			}

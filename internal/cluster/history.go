@@ -39,11 +39,7 @@ type Revision struct {
 // all). Kubernetes keeps spec.revisionHistoryLimit old ones (10 by
 // default) besides the current.
 func (c *Client) History(ctx context.Context, limit int) ([]Revision, error) {
-	d, err := c.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	revs, err := c.revisions(ctx, d)
+	_, revs, err := c.revisions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,16 +54,7 @@ func (c *Client) History(ctx context.Context, limit int) ([]Revision, error) {
 // is false when there is none: no older revision, or each ran the current
 // image.
 func (c *Client) PreviousImage(ctx context.Context) (current string, prev Revision, ok bool, err error) {
-	d, err := c.get(ctx)
-	if err != nil {
-		return "", Revision{}, false, err
-	}
-	name, err := c.container(d)
-	if err != nil {
-		return "", Revision{}, false, err
-	}
-	current = imageOf(d, name)
-	revs, err := c.revisions(ctx, d)
+	current, revs, err := c.revisions(ctx)
 	if err != nil {
 		return current, Revision{}, false, err
 	}
@@ -78,22 +65,23 @@ func (c *Client) PreviousImage(ctx context.Context) (current string, prev Revisi
 	return current, revs[i], true, nil
 }
 
-// revisions lists the ReplicaSets d owns, newest revision first (equal
-// revisions: newest created first).
-func (c *Client) revisions(ctx context.Context, d *appsv1.Deployment) ([]Revision, error) {
+// revisions reads the Deployment and returns its application image and the
+// ReplicaSets it owns, newest revision first (equal revisions: newest
+// created first).
+func (c *Client) revisions(ctx context.Context) (current string, revs []Revision, err error) {
+	d, name, err := c.getContainer(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	current = imageOf(d, name)
 	sel, err := selectorOf(d)
 	if err != nil {
-		return nil, err
-	}
-	name, err := c.container(d)
-	if err != nil {
-		return nil, err
+		return current, nil, err
 	}
 	list, err := c.cs.AppsV1().ReplicaSets(c.t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return nil, apiError(fmt.Sprintf("list replicasets of deployment %s", c.t), "list replicasets", "Role", err)
+		return current, nil, apiError(fmt.Sprintf("list replicasets of deployment %s", c.t), "list replicasets", "Role", err)
 	}
-	var out []Revision
 	for i := range list.Items {
 		rs := &list.Items[i]
 		if !ownedBy(rs, d) {
@@ -107,12 +95,12 @@ func (c *Client) revisions(ctx context.Context, d *appsv1.Deployment) ([]Revisio
 				r.Image = ct.Image
 			}
 		}
-		out = append(out, r)
+		revs = append(revs, r)
 	}
-	slices.SortFunc(out, func(a, b Revision) int {
+	slices.SortFunc(revs, func(a, b Revision) int {
 		return cmp.Or(cmp.Compare(b.Revision, a.Revision), b.Created.Compare(a.Created), cmp.Compare(a.ReplicaSet, b.ReplicaSet))
 	})
-	return out, nil
+	return current, revs, nil
 }
 
 func ownedBy(rs *appsv1.ReplicaSet, d *appsv1.Deployment) bool {

@@ -65,37 +65,29 @@ func listNodesStream(r io.Reader, each func(*corev1.Node)) (string, error) {
 		node corev1.Node // reused: each may not keep it
 	)
 	for {
-		num, wire, err := p.tag()
+		num, size, err := p.next()
 		if errors.Is(err, io.EOF) {
 			return cont, nil
 		}
 		if err != nil {
 			return "", err
 		}
-		if num != unknownRawField || wire != wireLengthDelim {
-			if err := p.skipField(wire); err != nil {
+		if num != unknownRawField || size < 0 {
+			if err := p.skip(max(size, 0)); err != nil {
 				return "", err
 			}
 			continue
 		}
-		size, err := p.length()
-		if err != nil {
-			return "", err
-		}
 		for end := p.read + size; p.read < end; {
-			num, wire, err := p.tag()
+			num, n, err := p.next()
 			if err != nil {
 				return "", noEOF(err)
 			}
-			if wire != wireLengthDelim || (num != listMetadataField && num != listItemsField) {
-				if err := p.skipField(wire); err != nil {
+			if (num != listMetadataField && num != listItemsField) || n < 0 {
+				if err := p.skip(max(n, 0)); err != nil {
 					return "", err
 				}
 				continue
-			}
-			n, err := p.length()
-			if err != nil {
-				return "", err
 			}
 			if cap(buf) < int(n) {
 				buf = make([]byte, n)
@@ -227,9 +219,28 @@ func (p *pbStream) ReadByte() (byte, error) {
 	return b, err
 }
 
-func (p *pbStream) tag() (num, wire uint64, err error) {
+// next reads the tag of the next field and, when it is length-delimited,
+// its length; any other field is skipped, and size is -1.
+func (p *pbStream) next() (num uint64, size int64, err error) {
 	v, err := binary.ReadUvarint(p)
-	return v >> 3, v & 7, err
+	if err != nil {
+		return 0, 0, err
+	}
+	switch v & 7 {
+	case wireLengthDelim:
+		size, err = p.length()
+		return v >> 3, size, err
+	case wireVarint:
+		_, err = binary.ReadUvarint(p)
+		err = noEOF(err)
+	case wireFixed64:
+		err = p.skip(8)
+	case wireFixed32:
+		err = p.skip(4)
+	default:
+		err = fmt.Errorf("decode the node list: unknown protobuf wire type %d", v&7)
+	}
+	return v >> 3, -1, err
 }
 
 // length reads the length of a length-delimited field and bounds it.
@@ -260,25 +271,6 @@ func (p *pbStream) skip(n int64) error {
 		}
 	}
 	return nil
-}
-
-func (p *pbStream) skipField(wire uint64) error {
-	switch wire {
-	case wireVarint:
-		_, err := binary.ReadUvarint(p)
-		return noEOF(err)
-	case wireFixed64:
-		return p.skip(8)
-	case wireFixed32:
-		return p.skip(4)
-	case wireLengthDelim:
-		n, err := p.length()
-		if err != nil {
-			return err
-		}
-		return p.skip(n)
-	}
-	return fmt.Errorf("decode the node list: unknown protobuf wire type %d", wire)
 }
 
 // noEOF turns an end of the answer inside a message into an error that

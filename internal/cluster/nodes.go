@@ -178,23 +178,23 @@ func (c *Client) SetSchedulable(ctx context.Context, node string, schedulable bo
 	if schedulable {
 		verb = "uncordon"
 	}
+	fail := func(need string, err error) (bool, error) {
+		if apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("%s node %q: %w", verb, node, ErrNodeNotFound)
+		}
+		return false, apiError(fmt.Sprintf("%s node %q", verb, node), need, "ClusterRole", err)
+	}
 	nodes := c.cs.CoreV1().Nodes()
 	n, err := nodes.Get(ctx, node, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("%s node %q: %w", verb, node, ErrNodeNotFound)
-	}
 	if err != nil {
-		return false, apiError(fmt.Sprintf("%s node %q", verb, node), "get nodes", "ClusterRole", err)
+		return fail("get nodes", err)
 	}
 	if n.Spec.Unschedulable == !schedulable {
 		return false, nil
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, !schedulable)
 	if _, err := nodes.Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, fmt.Errorf("%s node %q: %w", verb, node, ErrNodeNotFound)
-		}
-		return false, apiError(fmt.Sprintf("%s node %q", verb, node), "patch nodes", "ClusterRole", err)
+		return fail("patch nodes", err)
 	}
 	return true, nil
 }

@@ -120,21 +120,17 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	// The Deployment and the pod are read at once: /get_logs is the command
 	// an operator repeats most, and each round trip counts.
 	pods := c.cs.CoreV1().Pods(c.t.Namespace)
-	type podResult struct {
-		p   *corev1.Pod
-		err error
-	}
-	podc := make(chan podResult, 1)
+	var (
+		p      *corev1.Pod
+		podErr error
+		got    = make(chan struct{})
+	)
 	go func() {
-		p, err := pods.Get(ctx, pod, metav1.GetOptions{})
-		podc <- podResult{p, err}
+		p, podErr = pods.Get(ctx, pod, metav1.GetOptions{})
+		close(got)
 	}()
-	d, err := c.get(ctx)
-	pr := <-podc
-	if err != nil {
-		return nil, err
-	}
-	container, err := c.container(d)
+	d, container, err := c.getContainer(ctx)
+	<-got
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +138,11 @@ func (c *Client) Logs(ctx context.Context, pod string, lines int64) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	p, err := pr.p, pr.err
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(podErr) {
 		return nil, fmt.Errorf("logs of pod %q: %w %s: no such pod", pod, ErrPodNotInDeployment, c.t)
 	}
-	if err != nil {
-		return nil, apiError(fmt.Sprintf("logs of pod %q", pod), "get pods", "Role", err)
+	if podErr != nil {
+		return nil, apiError(fmt.Sprintf("logs of pod %q", pod), "get pods", "Role", podErr)
 	}
 	if !sel.Matches(labels.Set(p.Labels)) {
 		return nil, fmt.Errorf("logs of pod %q: %w %s: its labels do not match the selector %s", pod, ErrPodNotInDeployment, c.t, sel)

@@ -317,7 +317,7 @@ func TestRealScaleAndSetImage(t *testing.T) {
 	t.Run("set image and follow the rollout", func(t *testing.T) {
 		next := strings.TrimSuffix(clustertest.AppImage, ":1.4.2") + ":1.4.3"
 		start := time.Now()
-		prev, err := cl.SetImage(ctx, next)
+		prev, err := cl.SetImageCause(ctx, next, "")
 		if err != nil || prev != clustertest.AppImage {
 			t.Fatalf("SetImage = %q, %v; want %q, nil", prev, err, clustertest.AppImage)
 		}
@@ -357,7 +357,7 @@ func TestRealScaleAndSetImage(t *testing.T) {
 		}
 
 		rec.reset()
-		if prev, err := cl.SetImage(ctx, next); err != nil || prev != next {
+		if prev, err := cl.SetImageCause(ctx, next, ""); err != nil || prev != next {
 			t.Fatalf("SetImage again = %q, %v; want %q, nil", prev, err, next)
 		}
 		if w := rec.writes(); len(w) != 0 {

@@ -41,7 +41,7 @@ func everyCall(cl *cluster.Client) map[string]func(ctx context.Context) error {
 		"Deployment":     func(ctx context.Context) error { _, err := cl.Deployment(ctx); return err },
 		"Scale":          func(ctx context.Context) error { _, err := cl.Scale(ctx, 3); return err },
 		"SetImage": func(ctx context.Context) error {
-			_, err := cl.SetImage(ctx, "registry.example.com/oil/app:2.0")
+			_, err := cl.SetImageCause(ctx, "registry.example.com/oil/app:2.0", "")
 			return err
 		},
 		"Rollout": func(ctx context.Context) error { _, err := cl.Rollout(ctx); return err },

@@ -221,24 +221,21 @@ type renewals struct {
 	last atomic.Int64 // unix nanos
 }
 
+// Create and Update record a write of this replica's record. Go evaluates
+// time.Now() before the write, the arguments being called left to right.
 func (r *renewals) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	start := time.Now()
-	err := r.Interface.Create(ctx, ler)
-	r.record(start, ler, err)
-	return err
+	return r.record(time.Now(), ler, r.Interface.Create(ctx, ler))
 }
 
 func (r *renewals) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	start := time.Now()
-	err := r.Interface.Update(ctx, ler)
-	r.record(start, ler, err)
-	return err
+	return r.record(time.Now(), ler, r.Interface.Update(ctx, ler))
 }
 
-func (r *renewals) record(start time.Time, ler resourcelock.LeaderElectionRecord, err error) {
+func (r *renewals) record(start time.Time, ler resourcelock.LeaderElectionRecord, err error) error {
 	if err == nil && ler.HolderIdentity == r.Identity() {
 		r.last.Store(start.UnixNano())
 	}
+	return err
 }
 
 // watchdog calls lost once renewDeadline has passed since the start of

@@ -4,6 +4,7 @@
 package notify
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -42,20 +43,14 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 		ChatID:     strings.TrimSpace(getenv("TELEGRAM_CHAT_ID")),
 		APIURL:     strings.TrimSpace(getenv("TELEGRAM_API_URL")),
 		Timeout:    DefaultTimeout,
-		TimeFormat: getenv("NOTIFY_TIME_FORMAT"),
-	}
-	if c.TimeFormat == "" {
-		c.TimeFormat = DefaultTimeFormat
+		TimeFormat: cmp.Or(getenv("NOTIFY_TIME_FORMAT"), DefaultTimeFormat),
 	}
 	// A layout with no Go reference fields (say strftime's %Y-%m-%d) would
 	// print itself instead of the time.
 	if sample := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC); sample.Format(c.TimeFormat) == c.TimeFormat {
 		return c, fmt.Errorf("NOTIFY_TIME_FORMAT must be a Go time layout such as %q (the reference time Mon Jan 2 15:04:05 MST 2006), got %q", DefaultTimeFormat, c.TimeFormat)
 	}
-	tz := strings.TrimSpace(getenv("NOTIFY_TZ"))
-	if tz == "" {
-		tz = DefaultTZ
-	}
+	tz := cmp.Or(strings.TrimSpace(getenv("NOTIFY_TZ")), DefaultTZ)
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return c, fmt.Errorf("NOTIFY_TZ must be an IANA time zone such as Europe/Moscow or UTC, got %q", tz)
@@ -84,8 +79,6 @@ func LoadConfig(getenv func(string) string, delivery bool) (Config, error) {
 	if _, err := strconv.ParseInt(c.ChatID, 10, 64); err != nil && !channelName.MatchString(c.ChatID) {
 		return c, fmt.Errorf("TELEGRAM_CHAT_ID must be an integer chat id or @channel, got %q", c.ChatID)
 	}
-	if c.APIURL == "" {
-		c.APIURL = telegram.DefaultAPIURL
-	}
+	c.APIURL = cmp.Or(c.APIURL, telegram.DefaultAPIURL)
 	return c, nil
 }

@@ -125,18 +125,12 @@ func EventFromEnv(getenv func(string) string, status Status) (Event, error) {
 	return ev, nil
 }
 
-// Message renders the event as
+// MessageIn renders the event in lang as
 //
 //	Пайплайн {id} {start time} {branch} {status}
+//	Pipeline {id} {start time} {branch} {status}
 //
 // with the start time shown in loc with the Go time layout.
-func Message(ev Event, loc *time.Location, layout string) string {
-	return MessageIn(LangRU, ev, loc, layout)
-}
-
-// MessageIn renders the event in lang: Message, or in English
-//
-//	Pipeline {id} {start time} {branch} {status}
 func MessageIn(lang Lang, ev Event, loc *time.Location, layout string) string {
 	word, texts := "Пайплайн", Russian
 	if lang == LangEN {

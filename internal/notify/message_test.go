@@ -44,7 +44,7 @@ func TestMessage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := Message(ev, moscow, layout); got != tt.want {
+			if got := MessageIn(LangRU, ev, moscow, layout); got != tt.want {
 				t.Errorf("Message = %q\n           want %q", got, tt.want)
 			}
 		})
@@ -53,7 +53,7 @@ func TestMessage(t *testing.T) {
 
 func TestMessageOtherZoneAndLayout(t *testing.T) {
 	ev := Event{PipelineID: 1, CreatedAt: time.Date(2026, 11, 26, 4, 0, 36, 0, time.UTC), Ref: "main", Status: Created}
-	if got, want := Message(ev, time.UTC, time.RFC3339), "Пайплайн 1 2026-11-26T04:00:36Z main создан"; got != want {
+	if got, want := MessageIn(LangRU, ev, time.UTC, time.RFC3339), "Пайплайн 1 2026-11-26T04:00:36Z main создан"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -110,8 +110,8 @@ func TestMessageIn(t *testing.T) {
 		if got, w := MessageIn(LangEN, ev, time.UTC, "2006-01-02 15:04:05 MST"), "Pipeline 4242 2026-11-26 04:00:36 UTC 0.10.5 "+want[st]; got != w {
 			t.Errorf("MessageIn(en, %s) = %q, want %q", st, got, w)
 		}
-		if got, w := MessageIn(LangRU, ev, time.UTC, "2006-01-02 15:04:05 MST"), Message(ev, time.UTC, "2006-01-02 15:04:05 MST"); got != w {
-			t.Errorf("MessageIn(ru, %s) = %q, Message %q", st, got, w)
+		if got, w := MessageIn(LangRU, ev, time.UTC, "2006-01-02 15:04:05 MST"), "Пайплайн 4242 2026-11-26 04:00:36 UTC 0.10.5 "+Russian[st]; got != w {
+			t.Errorf("MessageIn(ru, %s) = %q, want %q", st, got, w)
 		}
 		if Russian[st] == "" || English[st] == "" {
 			t.Errorf("status %s has no text", st)

@@ -104,7 +104,7 @@ func deliver(ctx context.Context, log *slog.Logger, cfg Config, text string, dry
 	}
 	client := telegram.NewClient(cfg.APIURL, cfg.Token, retry)
 	start := time.Now()
-	id, err := client.SendMessage(ctx, cfg.ChatID, text, telegram.SendOptions{})
+	id, err := client.SendMessage(ctx, cfg.ChatID, text)
 	if err != nil {
 		log.Error("notification not delivered", "chat", cfg.ChatID, "error", err, "elapsed", time.Since(start).Round(time.Millisecond).String())
 		return ExitFailed

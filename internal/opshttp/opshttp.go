@@ -126,35 +126,30 @@ type Checks struct {
 func Handler(m *Metrics, c Checks) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		probe(w, c.Live())
+		probe(w, c.Live(), "")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout+time.Second)
 		defer cancel()
-		err := c.Ready(ctx)
+		err, role := c.Ready(ctx), ""
 		if c.Role != nil {
-			if err != nil {
-				err = fmt.Errorf("%w\n%s", err, c.Role())
-			} else {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				_, _ = w.Write([]byte("ok\n" + c.Role() + "\n"))
-				return
-			}
+			role = c.Role() + "\n"
 		}
-		probe(w, err)
+		probe(w, err, role)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return mux
 }
 
-func probe(w http.ResponseWriter, err error) {
+// probe answers "ok" or 503 with err's text, then the lines of extra.
+func probe(w http.ResponseWriter, err error, extra string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(err.Error() + "\n"))
+		_, _ = w.Write([]byte(err.Error() + "\n" + extra))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n" + extra))
 }
 
 // Probe is one dependency check of /readyz.

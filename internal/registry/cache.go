@@ -1,14 +1,14 @@
 package registry
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +31,24 @@ func ValidateCacheTTL(d time.Duration) error {
 	}
 	return nil
 }
+
+// listing is what both sources share: Tags through one
+// listingCache, and the log of tags listed without details.
+type listing struct {
+	cache    listingCache
+	failures detailFailures
+}
+
+// init sets up the listing of source what (for messages), listed by fetch.
+func (l *listing) init(what string, ttl time.Duration, log *slog.Logger, fetch func(ctx context.Context) ([]Tag, error)) {
+	l.failures.log, l.failures.what = cmp.Or(log, slog.Default()), what
+	l.cache.ttl, l.cache.what, l.cache.fetch, l.cache.now = ttl, what, fetch, time.Now
+}
+
+// Tags lists every tag with its build time and manifest digest, newest
+// first. A listing is reused for REGISTRY_CACHE_TTL; concurrent calls share
+// one listing.
+func (l *listing) Tags(ctx context.Context) ([]Tag, error) { return l.cache.get(ctx) }
 
 // listingCache keeps the last listing for ttl and runs one listing at a time
 // for all callers: concurrent commands wait for the same requests instead
@@ -109,13 +127,12 @@ func (c *listingCache) run(ctx context.Context, f *flight) {
 	close(f.done)
 }
 
-// detailFailures logs and counts tags listed without their details (build
+// detailFailures logs tags listed without their details (build
 // time, digest) because fetching those failed. The same set of failing tags
 // is logged once, not on every listing.
 type detailFailures struct {
-	log   *slog.Logger
-	what  string
-	count atomic.Int64
+	log  *slog.Logger
+	what string
 
 	mu   sync.Mutex
 	last string // the failing tags of the previous report
@@ -129,12 +146,7 @@ func (d *detailFailures) report(failed map[string]error) {
 		d.mu.Unlock()
 		return
 	}
-	d.count.Add(int64(len(failed)))
-	names := make([]string, 0, len(failed))
-	for n := range failed {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(failed))
 	key := strings.Join(names, "\x00")
 	d.mu.Lock()
 	same := key == d.last
@@ -147,10 +159,4 @@ func (d *detailFailures) report(failed map[string]error) {
 	d.log.Warn("tags listed without build time: reading their details failed",
 		"source", d.what, "tags", len(names), "examples", strings.Join(shown, ", "),
 		"error", failed[names[0]].Error())
-}
-
-// isTimeout reports whether err is a request that ran out of time.
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
 }

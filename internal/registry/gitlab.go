@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
@@ -78,11 +78,9 @@ type GitLab struct {
 	project    string
 	repository string
 	timeout    time.Duration
-	cache      listingCache
-	failures   detailFailures
+	listing
 
-	mu   sync.Mutex
-	repo *gitlab.RegistryRepository // found once; dropped when it vanishes
+	repo atomic.Pointer[gitlab.RegistryRepository] // found once; dropped when it vanishes
 }
 
 // gitlabTagsPage is GitLab's max_page_size of ContainerRepositoryDetails.tags.
@@ -96,10 +94,7 @@ func NewGitLab(cfg GitLabConfig) (*GitLab, error) {
 		return nil, err
 	}
 	timeout := cmp.Or(cfg.Timeout, DefaultRequestTimeout)
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
-	}
+	hc := cmp.Or(cfg.HTTPClient, &http.Client{Timeout: timeout})
 	opts := []gitlab.ClientOptionFunc{gitlab.WithBaseURL(cfg.URL), gitlab.WithHTTPClient(hc), gitlab.WithCustomRetryMax(2)}
 	c, err := gitlab.NewClient(cfg.Token, opts...)
 	if err != nil {
@@ -109,23 +104,10 @@ func NewGitLab(cfg GitLabConfig) (*GitLab, error) {
 	gql := c.BaseURL()
 	gql.Path = strings.TrimSuffix(strings.TrimSuffix(gql.Path, "/"), "/api/v4") + gitlab.GraphQLAPIEndpoint
 	gql.RawPath = ""
-	g := &GitLab{
-		client: c, graphql: gql, base: cfg.URL, project: cfg.Project, repository: cfg.Repository, timeout: timeout,
-		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "GitLab at " + cfg.URL},
-	}
-	g.cache = listingCache{ttl: cfg.CacheTTL, what: "GitLab at " + cfg.URL, fetch: g.list, now: time.Now}
+	g := &GitLab{client: c, graphql: gql, base: cfg.URL, project: cfg.Project, repository: cfg.Repository, timeout: timeout}
+	g.init("GitLab at "+cfg.URL, cfg.CacheTTL, cfg.Logger, g.list)
 	return g, nil
 }
-
-// Tags lists every tag of the chosen repository with its build time and
-// digest, newest first. A listing is reused for CacheTTL; concurrent calls
-// share one listing.
-func (g *GitLab) Tags(ctx context.Context) ([]Tag, error) {
-	return g.cache.get(ctx)
-}
-
-// DetailFailures counts the tags listed without details since the start.
-func (g *GitLab) DetailFailures() int64 { return g.failures.count.Load() }
 
 func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
 	repo, err := g.registryRepo(ctx)
@@ -134,34 +116,22 @@ func (g *GitLab) list(ctx context.Context) ([]Tag, error) {
 	}
 	tags, gone, err := g.listTags(ctx, repo)
 	if gone {
-		g.forget()
+		g.repo.Store(nil) // looked up again next time
 	}
 	return tags, err
 }
 
 // registryRepo returns the registry repository, found once and remembered.
 func (g *GitLab) registryRepo(ctx context.Context) (*gitlab.RegistryRepository, error) {
-	g.mu.Lock()
-	repo := g.repo
-	g.mu.Unlock()
-	if repo != nil {
+	if repo := g.repo.Load(); repo != nil {
 		return repo, nil
 	}
 	repo, err := g.findRepository(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g.mu.Lock()
-	g.repo = repo
-	g.mu.Unlock()
+	g.repo.Store(repo)
 	return repo, nil
-}
-
-// forget drops the remembered repository: it is looked up again next time.
-func (g *GitLab) forget() {
-	g.mu.Lock()
-	g.repo = nil
-	g.mu.Unlock()
 }
 
 // Resolve asks GitLab for one tag's current digest and build time with the
@@ -184,7 +154,7 @@ func (g *GitLab) Resolve(ctx context.Context, tag string) (Tag, error) {
 		if !errors.Is(err, gitlab.ErrNotFound) || again {
 			return t, err
 		}
-		g.forget()
+		g.repo.Store(nil)
 		now, ferr := g.registryRepo(ctx)
 		if ferr != nil {
 			return Tag{}, ferr
@@ -242,7 +212,7 @@ type tagsResponse struct {
 			Tags *struct {
 				Nodes []struct {
 					Name      string  `json:"name"`
-					Digest    *string `json:"digest"`
+					Digest    string  `json:"digest"` // null: ""
 					CreatedAt *string `json:"createdAt"`
 				} `json:"nodes"`
 				PageInfo struct {
@@ -289,10 +259,7 @@ func (g *GitLab) listTags(ctx context.Context, repo *gitlab.RegistryRepository) 
 				continue
 			}
 			seen[n.Name] = true
-			t := Tag{Name: n.Name}
-			if n.Digest != nil {
-				t.Digest = *n.Digest
-			}
+			t := Tag{Name: n.Name, Digest: n.Digest}
 			switch {
 			case nodeErr[i] != nil:
 				failed[n.Name] = nodeErr[i]
@@ -424,4 +391,10 @@ func (g *GitLab) apiError(err error, what, notFound string) error {
 			"and at least the Reporter role: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// isTimeout reports whether err is a request that ran out of time.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &t) && t.Timeout())
 }

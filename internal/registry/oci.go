@@ -106,13 +106,12 @@ func parseImage(s string) (host, name string, err error) {
 // config (content-addressed, so never read again). It is safe for
 // concurrent use.
 type OCI struct {
-	repo     name.Repository
-	puller   *remote.Puller
-	image    string // REGISTRY_IMAGE as configured, for messages
-	user     string
-	pass     string
-	cache    listingCache
-	failures detailFailures
+	repo   name.Repository
+	puller *remote.Puller
+	image  string // REGISTRY_IMAGE as configured, for messages
+	user   string
+	pass   string
+	listing
 
 	mu      sync.Mutex
 	created map[string]time.Time // manifest digest -> build time
@@ -149,24 +148,10 @@ func NewOCI(cfg OCIConfig) (*OCI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry client for %s: %w", cfg.Image, err)
 	}
-	o := &OCI{
-		repo: repo, puller: puller, image: cfg.Image, user: cfg.Username, pass: cfg.Password,
-		failures: detailFailures{log: cmp.Or(cfg.Logger, slog.Default()), what: "registry of " + cfg.Image},
-		created:  make(map[string]time.Time),
-	}
-	o.cache = listingCache{ttl: cfg.CacheTTL, what: "registry of " + cfg.Image, fetch: o.list, now: time.Now}
+	o := &OCI{repo: repo, puller: puller, image: cfg.Image, user: cfg.Username, pass: cfg.Password, created: make(map[string]time.Time)}
+	o.init("registry of "+cfg.Image, cfg.CacheTTL, cfg.Logger, o.list)
 	return o, nil
 }
-
-// Tags lists every tag with its build time (from the image config's created
-// field) and manifest digest, newest first. A listing is reused for
-// CacheTTL; concurrent calls share one listing.
-func (o *OCI) Tags(ctx context.Context) ([]Tag, error) {
-	return o.cache.get(ctx)
-}
-
-// DetailFailures counts the tags listed without details since the start.
-func (o *OCI) DetailFailures() int64 { return o.failures.count.Load() }
 
 func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	names, err := o.listNames(ctx)
@@ -176,18 +161,16 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	o.mu.Lock()
 	cold := len(o.created) == 0
 	o.mu.Unlock()
+	// A tag that vanished since it was listed stays the zero Tag; one whose
+	// details failed is listed with its name and error.
 	tags := make([]Tag, len(names))
-	found := make([]bool, len(names))
 	errs := make([]error, len(names))
 	err = forEach(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
-		t, ok, err := o.describe(ctx, names[i], cold)
+		t, _, err := o.describe(ctx, names[i], cold)
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
-		tags[i], found[i], errs[i] = t, ok || err != nil, err
-		if err != nil {
-			tags[i].Name = names[i]
-		}
+		tags[i], errs[i] = t, err
 		return nil
 	})
 	if err != nil {
@@ -196,7 +179,7 @@ func (o *OCI) list(ctx context.Context) ([]Tag, error) {
 	out := make([]Tag, 0, len(tags))
 	failed := make(map[string]error)
 	for i, t := range tags {
-		if found[i] {
+		if t.Name != "" {
 			out = append(out, t)
 		}
 		if errs[i] != nil {
@@ -340,11 +323,7 @@ func (o *OCI) readBuildTime(ctx context.Context, desc *remote.Descriptor, depth 
 		if depth > 2 {
 			return time.Time{}, nil
 		}
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return time.Time{}, err
-		}
-		im, err := idx.IndexManifest()
+		im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
 			return time.Time{}, fmt.Errorf("decode index: %w", err)
 		}
@@ -510,21 +489,10 @@ type guard struct {
 
 type errorBodyKey struct{}
 
-// requestError is a request guard refused or gave up on.
-type requestError struct {
-	msg     string
-	timeout bool
-}
-
-func (e *requestError) Error() string { return e.msg }
-
-// Timeout makes a request that ran out of time count as one.
-func (e *requestError) Timeout() bool { return e.timeout }
-
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure {
-		return nil, &requestError{msg: fmt.Sprintf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
-			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)}
+		return nil, fmt.Errorf("refusing plain HTTP to %s (credentials and tokens would travel in clear): "+
+			"use HTTPS, or set REGISTRY_INSECURE=true for a registry without TLS", req.URL.Host)
 	}
 	parent := req.Context()
 	ctx, cancel := context.WithTimeout(parent, g.timeout)
@@ -533,7 +501,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cancel()
 		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &requestError{msg: fmt.Sprintf("%s did not answer within %s", req.URL.Host, g.timeout), timeout: true}
+			return nil, fmt.Errorf("%s did not answer within %s", req.URL.Host, g.timeout)
 		}
 		return nil, err
 	}
@@ -561,7 +529,7 @@ type cancelBody struct {
 func (b *cancelBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
-		err = &requestError{msg: fmt.Sprintf("%s did not finish sending an answer within %s", b.host, b.timeout), timeout: true}
+		err = fmt.Errorf("%s did not finish sending an answer within %s", b.host, b.timeout)
 	}
 	return n, err
 }

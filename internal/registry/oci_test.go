@@ -452,9 +452,6 @@ func TestOCITagsOneTagFails(t *testing.T) {
 	if n := strings.Count(logs.String(), "tags listed without build time"); n != 1 || !strings.Contains(logs.String(), "blob storage hiccup") {
 		t.Errorf("want one log line naming the failure, got:\n%s", logs.String())
 	}
-	if o.DetailFailures() != 2 {
-		t.Errorf("DetailFailures = %d, want 2", o.DetailFailures())
-	}
 }
 
 // TestOCITagsHungRegistry checks that a registry that accepts requests and

@@ -65,13 +65,11 @@ func (p Policy) Do(ctx context.Context, classify Classify, fn func(ctx context.C
 // Backoff is the wait before attempt+1: Base doubled per attempt up to Max,
 // with "equal jitter", so concurrent clients do not retry in lock step.
 func (p Policy) Backoff(attempt int) time.Duration {
-	base, hi := p.Base, p.Max
+	base := p.Base
 	if base <= 0 {
 		base = DefaultBase
 	}
-	if hi < base {
-		hi = base
-	}
+	hi := max(p.Max, base)
 	d := base << min(max(attempt, 1)-1, 20)
 	if d > hi || d <= 0 {
 		d = hi

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,9 +30,7 @@ type Client struct {
 // NewClient returns a client for the Bot API at apiURL (DefaultAPIURL when
 // empty) that authenticates with token. Attempts are retried per retry.
 func NewClient(apiURL, token string, retry Retry) *Client {
-	if apiURL == "" {
-		apiURL = DefaultAPIURL
-	}
+	apiURL = cmp.Or(apiURL, DefaultAPIURL)
 	hc := resty.New().
 		SetBaseURL(strings.TrimRight(apiURL, "/")).
 		SetLogger(discardLogger{}). // resty would print the URL, token included
@@ -39,19 +38,11 @@ func NewClient(apiURL, token string, retry Retry) *Client {
 	return &Client{http: hc, token: token, redact: redact.New(token), retry: retry}
 }
 
-// SendOptions are the optional parameters of sendMessage that Derrick uses.
-type SendOptions struct {
-	ParseMode string // "" (plain text) or "HTML"
-}
-
-// SendMessage posts text to chatID (a numeric id or @channelusername) and
+// SendMessage posts plain text to chatID (a numeric id or @channelusername) and
 // returns the new message's id. A 429 is waited out, 5xx and network errors
 // are retried, all within ctx.
-func (c *Client) SendMessage(ctx context.Context, chatID, text string, opts SendOptions) (int64, error) {
+func (c *Client) SendMessage(ctx context.Context, chatID, text string) (int64, error) {
 	body := map[string]any{"chat_id": chatIDValue(chatID), "text": text}
-	if opts.ParseMode != "" {
-		body["parse_mode"] = opts.ParseMode
-	}
 	var msg struct {
 		MessageID int64 `json:"message_id"`
 	}
@@ -82,7 +73,7 @@ func (c *Client) call(ctx context.Context, method string, body, out any) error {
 	}
 	if err := json.Unmarshal(resp.Body(), &answer); err != nil || (!answer.OK && answer.ErrorCode == 0) {
 		// Not the Bot API talking: a proxy's error page, say.
-		return &APIError{Method: method, Code: resp.StatusCode(), Description: c.redact.String(statusText(resp.StatusCode()))}
+		return &APIError{Method: method, Code: resp.StatusCode(), Description: c.redact.String(cmp.Or(http.StatusText(resp.StatusCode()), "unexpected answer"))}
 	}
 	if !answer.OK {
 		return &APIError{
@@ -106,13 +97,6 @@ func chatIDValue(chatID string) any {
 		return n
 	}
 	return chatID
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return t
-	}
-	return "unexpected answer"
 }
 
 // IsAPIError reports whether err carries an APIError with the given code.

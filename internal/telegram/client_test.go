@@ -33,7 +33,7 @@ func TestClientSendMessage(t *testing.T) {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			t.Error(err)
 		}
-		want := map[string]any{"chat_id": float64(-100123), "text": "Пайплайн 1", "parse_mode": "HTML"}
+		want := map[string]any{"chat_id": float64(-100123), "text": "Пайплайн 1"}
 		if diff := cmp.Diff(want, body); diff != "" {
 			t.Errorf("body (-want +got):\n%s", diff)
 		}
@@ -42,7 +42,7 @@ func TestClientSendMessage(t *testing.T) {
 	defer srv.Close()
 	c := NewClient(srv.URL, testToken, Retry{Base: time.Millisecond})
 	start := time.Now()
-	id, err := c.SendMessage(context.Background(), "-100123", "Пайплайн 1", SendOptions{ParseMode: "HTML"})
+	id, err := c.SendMessage(context.Background(), "-100123", "Пайплайн 1")
 	if err != nil || id != 77 {
 		t.Fatalf("SendMessage = %d, %v", id, err)
 	}
@@ -75,7 +75,7 @@ func TestClientErrorsNeverShowToken(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
 			c := NewClient(srv.URL, testToken, Retry{Attempts: 1})
-			_, err := c.SendMessage(context.Background(), "1", "x", SendOptions{})
+			_, err := c.SendMessage(context.Background(), "1", "x")
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			}

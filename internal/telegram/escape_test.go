@@ -36,8 +36,8 @@ func FuzzEscapeHTML(f *testing.F) {
 			t.Fatalf("unescape(EscapeHTML(%q)) = %q", s, got)
 		}
 		// Escaped text is all text: it splits like plain text of the same length.
-		if visibleUnits(e, true) != Len(s) {
-			t.Fatalf("visible length of %q is %d, want %d", e, visibleUnits(e, true), Len(s))
+		if visibleUnits(e) != units(s) {
+			t.Fatalf("visible length of %q is %d, want %d", e, visibleUnits(e), units(s))
 		}
 	})
 }

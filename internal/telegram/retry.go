@@ -26,12 +26,6 @@ func (e *APIError) Error() string {
 	return s
 }
 
-// Temporary reports whether the same request may succeed later: flood
-// control (429) and server errors (5xx).
-func (e *APIError) Temporary() bool {
-	return e.Code == 429 || e.Code >= 500
-}
-
 // Retry is the Telegram retry policy: it honours retry_after on 429, backs
 // off exponentially with jitter on 5xx and network errors, gives up at once
 // on other API errors, and never waits past the context's deadline.
@@ -52,8 +46,8 @@ func (p Retry) Do(ctx context.Context, fn func(ctx context.Context) error) error
 func classify(err error) (time.Duration, bool) {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		if !apiErr.Temporary() {
-			return 0, false
+		if apiErr.Code != 429 && apiErr.Code < 500 {
+			return 0, false // only flood control and server errors may pass
 		}
 		if apiErr.RetryAfter > 0 {
 			return apiErr.RetryAfter, true

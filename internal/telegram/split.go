@@ -12,33 +12,6 @@ import (
 // code units of the text after entity parsing.
 const MaxMessageLength = 4096
 
-// Len returns the length of plain text as Telegram counts it: UTF-16 code
-// units. Invalid UTF-8 bytes count as one unit each (U+FFFD).
-func Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// Split cuts plain text into chunks of at most limit UTF-16 code units,
-// preferring to cut after a newline. It never cuts a UTF-8 sequence, and the
-// chunks concatenated are exactly text. Empty text gives no chunks.
-func Split(text string, limit int) []string {
-	return split(text, limit, false)
-}
-
-// SplitHTML cuts a message in Telegram's HTML dialect into chunks whose
-// visible text is at most limit UTF-16 code units each, preferring to cut
-// after a newline. It never cuts a tag, an entity or a UTF-8 sequence. Tags
-// open at a cut are closed at the end of the chunk and opened again, with
-// their attributes, at the start of the next one, so each chunk is valid on
-// its own (a <pre> table stays a table in every message).
-func SplitHTML(text string, limit int) []string {
-	return split(text, limit, true)
-}
-
 // token is an indivisible piece of text: a rune, an entity or a tag.
 type token struct {
 	s       string
@@ -47,7 +20,15 @@ type token struct {
 	closing bool
 }
 
-func split(text string, limit int, html bool) []string {
+// SplitHTML cuts a message in Telegram's HTML dialect into chunks whose
+// visible text is at most limit UTF-16 code units each, preferring to cut
+// after a newline. It never cuts a tag, an entity or a UTF-8 sequence. Tags
+// open at a cut are closed at the end of the chunk and opened again, with
+// their attributes, at the start of the next one, so each chunk is valid on
+// its own (a <pre> table stays a table in every message). Text without tags
+// or entities is cut so that the chunks concatenated are exactly text; empty
+// text gives no chunks.
+func SplitHTML(text string, limit int) []string {
 	if limit < 2 {
 		limit = 2 // an astral rune takes two units and must fit somewhere
 	}
@@ -70,11 +51,11 @@ func split(text string, limit int, html bool) []string {
 		chunkPre = openTags(openAt)
 		b.WriteString(chunkPre)
 		b.WriteString(rest)
-		units = visibleUnits(rest, html)
+		units = visibleUnits(rest)
 		cutAt, cutOpen = -1, nil
 	}
 	for i := 0; i < len(text); {
-		t := nextToken(text[i:], html)
+		t := nextToken(text[i:])
 		i += len(t.s)
 		if units+t.units > limit && units > 0 {
 			if cutAt > len(chunkPre) {
@@ -114,18 +95,16 @@ var (
 )
 
 // nextToken returns the token at the start of s, which is not empty.
-func nextToken(s string, html bool) token {
-	if html {
-		switch s[0] {
-		case '<':
-			if tag := tagRE.FindString(s); tag != "" {
-				name, closing := tagName(tag)
-				return token{s: tag, tagName: name, closing: closing}
-			}
-		case '&':
-			if ent := entityRE.FindString(s); ent != "" {
-				return token{s: ent, units: entityUnits(ent[1 : len(ent)-1])}
-			}
+func nextToken(s string) token {
+	switch s[0] {
+	case '<':
+		if tag := tagRE.FindString(s); tag != "" {
+			name, closing := tagName(tag)
+			return token{s: tag, tagName: name, closing: closing}
+		}
+	case '&':
+		if ent := entityRE.FindString(s); ent != "" {
+			return token{s: ent, units: entityUnits(ent[1 : len(ent)-1])}
 		}
 	}
 	r, size := utf8.DecodeRuneInString(s)
@@ -158,10 +137,10 @@ func entityUnits(body string) int {
 	return 1
 }
 
-func visibleUnits(s string, html bool) int {
+func visibleUnits(s string) int {
 	n := 0
 	for i := 0; i < len(s); {
-		t := nextToken(s[i:], html)
+		t := nextToken(s[i:])
 		i += len(t.s)
 		n += t.units
 	}

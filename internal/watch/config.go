@@ -6,6 +6,7 @@
 package watch
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -74,12 +75,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ConfigMap:   env("WATCH_STATE_CONFIGMAP"),
 		Namespace:   env("WATCH_NAMESPACE"),
 		Kubeconfig:  env("KUBECONFIG"),
-		HTTPAddr:    env("WATCH_HTTP_ADDR"),
+		HTTPAddr:    cmp.Or(env("WATCH_HTTP_ADDR"), DefaultHTTPAddr),
 		Lease:       env("WATCH_LEASE"),
 		Identity:    env("POD_NAME"),
-	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = DefaultHTTPAddr
 	}
 	u, err := url.Parse(c.GitLabURL)
 	if c.GitLabURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||

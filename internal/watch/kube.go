@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -156,6 +157,17 @@ func kubeconfigAPI(path string) (*kubeAPI, error) {
 		}
 		return filepath.Join(filepath.Dir(path), p)
 	}
+	// load returns data, else the content of file (relative to the kubeconfig).
+	load := func(data []byte, file, field string) ([]byte, error) {
+		if len(data) > 0 || file == "" {
+			return data, nil
+		}
+		b, err := os.ReadFile(rel(file))
+		if err != nil {
+			return nil, fail("%s: %v", field, err)
+		}
+		return b, nil
+	}
 	var cluster, user, ns string
 	found := false
 	for _, c := range kc.Contexts {
@@ -174,11 +186,9 @@ func kubeconfigAPI(path string) (*kubeAPI, error) {
 		if c.Name == cluster {
 			found = true
 			api.server = strings.TrimRight(c.Cluster.Server, "/")
-			ca, insecure = c.Cluster.CAData, c.Cluster.Insecure
-			if len(ca) == 0 && c.Cluster.CAFile != "" {
-				if ca, err = os.ReadFile(rel(c.Cluster.CAFile)); err != nil {
-					return nil, fail("certificate-authority: %v", err)
-				}
+			insecure = c.Cluster.Insecure
+			if ca, err = load(c.Cluster.CAData, c.Cluster.CAFile, "certificate-authority"); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -196,16 +206,11 @@ func kubeconfigAPI(path string) (*kubeAPI, error) {
 		if len(a.Exec) > 0 && string(a.Exec) != "null" || len(a.AuthProvider) > 0 && string(a.AuthProvider) != "null" {
 			return nil, fail("user %q uses an exec or auth-provider plugin, which the watcher does not run: use a token or a client certificate", user)
 		}
-		cert, key = a.CertData, a.KeyData
-		if len(cert) == 0 && a.CertFile != "" {
-			if cert, err = os.ReadFile(rel(a.CertFile)); err != nil {
-				return nil, fail("client-certificate: %v", err)
-			}
+		if cert, err = load(a.CertData, a.CertFile, "client-certificate"); err != nil {
+			return nil, err
 		}
-		if len(key) == 0 && a.KeyFile != "" {
-			if key, err = os.ReadFile(rel(a.KeyFile)); err != nil {
-				return nil, fail("client-key: %v", err)
-			}
+		if key, err = load(a.KeyData, a.KeyFile, "client-key"); err != nil {
+			return nil, err
 		}
 		switch {
 		case a.Token != "":
@@ -326,15 +331,14 @@ func (c configMap) data() map[string]string {
 }
 
 func (c configMap) withData(key, value string) configMap {
-	out := configMap{}
-	for k, v := range c {
-		out[k] = v
+	out := maps.Clone(c)
+	if out == nil {
+		out = configMap{}
 	}
-	d := map[string]any{}
-	if old, ok := c["data"].(map[string]any); ok {
-		for k, v := range old {
-			d[k] = v
-		}
+	d, _ := c["data"].(map[string]any)
+	d = maps.Clone(d)
+	if d == nil {
+		d = map[string]any{}
 	}
 	d[key] = value
 	out["data"] = d

@@ -130,25 +130,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return ExitStopped
 }
 
-// newSender is the Telegram client, with every failed attempt counted.
+// newSender is the Telegram client, counting each failed attempt that is
+// retried (Watcher.send counts the last one).
 func newSender(n notify.Config, m *Metrics, b retry.Policy) Sender {
 	b.OnRetry = func(attempt int, wait time.Duration, err error) { m.telegramError(apiCode(err)) }
-	return countingSender{telegram.NewClient(n.APIURL, n.Token, telegram.Retry(b)), m}
-}
-
-// countingSender counts the final failure of a send (the retried ones are
-// counted by the retry policy's OnRetry).
-type countingSender struct {
-	Sender
-	m *Metrics
-}
-
-func (c countingSender) SendMessage(ctx context.Context, chatID, text string, opts telegram.SendOptions) (int64, error) {
-	id, err := c.Sender.SendMessage(ctx, chatID, text, opts)
-	if err != nil {
-		c.m.telegramError(apiCode(err))
-	}
-	return id, err
+	return telegram.NewClient(n.APIURL, n.Token, telegram.Retry(b))
 }
 
 func apiCode(err error) int {

@@ -90,11 +90,11 @@ func writeText(w io.Writer, fams []family) error {
 		if len(ss) == 0 {
 			continue
 		}
-		bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n# TYPE " + f.name + " " + f.typ + "\n")
+		bw.WriteString("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " " + f.typ + "\n")
 		for _, s := range ss {
 			bw.WriteString(f.name)
 			if s.label != "" {
-				bw.WriteString("{" + s.label + `="` + escapeLabel(s.value) + `"}`)
+				bw.WriteString("{" + s.label + `="` + labelEscaper.Replace(s.value) + `"}`)
 			}
 			bw.WriteString(" " + formatFloat(s.v) + "\n")
 		}
@@ -106,9 +106,6 @@ var (
 	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
 )
-
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
 
 func formatFloat(f float64) string {
 	switch {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -199,9 +198,7 @@ func OpenConfigMapStore(kubeconfig, namespace, name string) (*ConfigMapStore, er
 	if err != nil {
 		return nil, err
 	}
-	if namespace == "" {
-		namespace = api.namespace
-	}
+	namespace = cmp.Or(namespace, api.namespace)
 	if namespace == "" {
 		return nil, errors.New("WATCH_NAMESPACE is not set and neither the pod nor the kubeconfig context names one: name the namespace of WATCH_STATE_CONFIGMAP")
 	}
@@ -289,10 +286,4 @@ func (c *ConfigMapStore) Save(ctx context.Context, s *State) error {
 		}
 	}
 	return fmt.Errorf("update %s: it kept changing under the watcher (is a second watcher running?)", c.what())
-}
-
-// sortedIDs returns the map's pipeline ids in ascending order, so lines go
-// out oldest pipeline first.
-func sortedIDs(m map[int64]*Entry) []int64 {
-	return slices.SortedFunc(maps.Keys(m), cmp.Compare[int64])
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("dropped unsettled (-want +got):\n%s", diff)
 	}
 	var kept []int64
-	for _, id := range sortedIDs(s.Projects["p"].Pipelines) {
+	for _, id := range slices.Sorted(maps.Keys(s.Projects["p"].Pipelines)) {
 		kept = append(kept, id)
 	}
 	if diff := cmp.Diff([]int64{2, 4, 5}, kept); diff != "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 
 // Sender posts a line to the chat; *telegram.Client implements it.
 type Sender interface {
-	SendMessage(ctx context.Context, chatID, text string, opts telegram.SendOptions) (int64, error)
+	SendMessage(ctx context.Context, chatID, text string) (int64, error)
 }
 
 var _ Sender = (*telegram.Client)(nil)
@@ -78,7 +80,11 @@ func (w *Watcher) leads(ctx context.Context) bool {
 		}
 		w.leading, w.holder = leading, holder
 	}
-	w.metrics.leading.Set(boolValue(w.leading))
+	gauge := 0.0
+	if w.leading {
+		gauge = 1
+	}
+	w.metrics.leading.Set(gauge)
 	if !w.leading {
 		w.stale = true
 	}
@@ -100,13 +106,6 @@ func (w *Watcher) active(ctx context.Context) bool {
 		w.state, w.stale, w.dirty = state, false, false
 	}
 	return true
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // budget bounds one look: the interval, but room for two slow requests.
@@ -234,7 +233,7 @@ const fetchConcurrency = 4
 func (w *Watcher) settle(ctx context.Context, project string, ps *ProjectState) {
 	now := w.now()
 	var ids []int64
-	for _, id := range sortedIDs(ps.Pipelines) {
+	for _, id := range slices.Sorted(maps.Keys(ps.Pipelines)) { // oldest pipeline first
 		if created, end := w.due(ps.Pipelines[id], now); created || end != 0 {
 			ids = append(ids, id)
 		}
@@ -324,7 +323,10 @@ func (w *Watcher) send(ctx context.Context, text string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Notify.Timeout)
 	defer cancel()
-	_, err := w.sender.SendMessage(ctx, w.cfg.Notify.ChatID, text, telegram.SendOptions{})
+	_, err := w.sender.SendMessage(ctx, w.cfg.Notify.ChatID, text)
+	if err != nil {
+		w.metrics.telegramError(apiCode(err)) // the retried attempts are counted by newSender's OnRetry
+	}
 	var apiErr *telegram.APIError
 	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
 		w.telegramUntil = w.now().Add(apiErr.RetryAfter)
