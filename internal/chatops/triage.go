@@ -171,7 +171,7 @@ func (c *Core) Run(ctx context.Context, v Verdict) Result {
 // when it did not answer within BOT_COMMAND_TIMEOUT (ctx is the command's)
 // or within its own request timeout.
 func (c *Core) fail(ctx context.Context, cc cmdCtx, name string, err error) Result {
-	var timeout interface{ Timeout() bool } // net.Error, and the registry's request errors
+	var timeout interface{ Timeout() bool } // net.Error
 	ours := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if !ours && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &timeout) && timeout.Timeout()) {
 		c.log.Warn("command failed", "command", name, "user_id", cc.in.UserID, "error", err)

@@ -36,7 +36,7 @@ func NewMetrics(commands ...string) *Metrics {
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "derrick_bot_commands_total",
-			Help: "Chat commands handled, by command and outcome (ok, noop, refused, invalid, stale, error).",
+			Help: "Chat commands handled, by command and outcome (ok, noop, refused, invalid, stale, error; asked, cancelled, expired for confirmations).",
 		}, []string{"command", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "derrick_bot_command_duration_seconds",

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,26 @@ func TestTemplateWatcher(t *testing.T) {
 
 	if _, ok := env["WATCH_LEASE"]; ok {
 		t.Errorf("WATCH_LEASE set with one replica and no leader election")
+	}
+	// Prometheus scrapes the watcher's /metrics through the Service too.
+	scraped := watcherValues()
+	scraped["metrics"] = map[string]any{"serviceMonitor": map[string]any{"enabled": true}}
+	scrapedObjs := render(t, watcherNS, "-f", writeValues(t, scraped))
+	var ports []string
+	for _, p := range typed[corev1.Service](t, find(t, scrapedObjs, "Service")).Spec.Ports {
+		ports = append(ports, fmt.Sprintf("%s %d->%s", p.Name, p.Port, p.TargetPort.String()))
+	}
+	if want := []string{"http 8080->http", "watcher-http 8081->watcher-http"}; !slices.Equal(ports, want) {
+		t.Errorf("Service ports %q, want %q", ports, want)
+	}
+	endpoints, _, _ := unstructured.NestedSlice(find(t, scrapedObjs, "ServiceMonitor").Object, "spec", "endpoints")
+	var scrapes []string
+	for _, e := range endpoints {
+		e := e.(map[string]any)
+		scrapes = append(scrapes, fmt.Sprint(e["port"], " ", e["path"]))
+	}
+	if want := []string{"http /metrics", "watcher-http /metrics"}; !slices.Equal(scrapes, want) {
+		t.Errorf("ServiceMonitor scrapes %q, want %q", scrapes, want)
 	}
 	// Two replicas: only the watcher of the Lease's holder posts.
 	two := watcherValues()
