@@ -4,6 +4,7 @@
 //	GET /api/v4/projects/:id/pipelines                    (updated_after, updated_before,
 //	    status, order_by, sort, page, per_page)
 //	GET /api/v4/projects/:id/pipelines/:pipeline_id/jobs  (include_retried, page, per_page)
+//	GET /api/v4/projects/:id/merge_requests/:merge_request_iid
 //
 // with GitLab's offset pagination headers (X-Page, X-Per-Page, X-Next-Page,
 // X-Prev-Page, X-Total, X-Total-Pages and Link). :id is a numeric id or the
@@ -13,6 +14,7 @@
 //
 // References: https://docs.gitlab.com/api/pipelines/#list-project-pipelines,
 // https://docs.gitlab.com/api/jobs/#list-pipeline-jobs,
+// https://docs.gitlab.com/api/merge_requests/#get-single-mr,
 // https://docs.gitlab.com/api/rest/#pagination.
 package gitlabtest
 
@@ -53,7 +55,8 @@ type Job struct {
 
 // Fault makes the server answer matching requests with a failure.
 type Fault struct {
-	// Endpoint limits the fault: "pipelines" (the list) or "jobs"; empty matches both.
+	// Endpoint limits the fault: "pipelines" (the list), "jobs" or
+	// "merge_requests"; empty matches every one.
 	Endpoint string
 	// Times is how many matching requests the fault answers; at least 1.
 	Times int
@@ -69,7 +72,7 @@ type Fault struct {
 
 // Request is one request the server received.
 type Request struct {
-	Endpoint string // pipelines or jobs
+	Endpoint string // pipelines, jobs or merge_requests
 	Project  string
 	Query    url.Values
 }
@@ -79,6 +82,7 @@ type project struct {
 	path      string
 	pipelines map[int64]*Pipeline
 	jobs      map[int64][]Job
+	branches  map[int64]string // merge request iid → source branch
 }
 
 // Server is the stand-in. It is safe for concurrent use.
@@ -125,7 +129,19 @@ func (s *Server) Close() { _ = s.srv.Close() }
 func (s *Server) AddProject(id int64, path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.projects = append(s.projects, &project{id: id, path: path, pipelines: map[int64]*Pipeline{}, jobs: map[int64][]Job{}})
+	s.projects = append(s.projects, &project{id: id, path: path, pipelines: map[int64]*Pipeline{}, jobs: map[int64][]Job{}, branches: map[int64]string{}})
+}
+
+// SetMergeRequest creates merge request iid of project (id or path), from
+// sourceBranch; its pipelines have the ref refs/merge-requests/<iid>/head.
+func (s *Server) SetMergeRequest(projectRef string, iid int64, sourceBranch string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr := s.projectLocked(projectRef)
+	if pr == nil {
+		panic("gitlabtest: no project " + projectRef)
+	}
+	pr.branches[iid] = sourceBranch
 }
 
 // SetPipeline creates or changes a pipeline of project (id or path). A zero
@@ -242,7 +258,8 @@ func (s *Server) takeFaultLocked(endpoint string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// ServeHTTP routes /api/v4/projects/:id/pipelines[/:pipeline_id/jobs].
+// ServeHTTP routes /api/v4/projects/:id/pipelines[/:pipeline_id/jobs] and
+// /api/v4/projects/:id/merge_requests/:iid.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The escaped path keeps group%2Fproject in one segment.
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/v4/projects/")
@@ -253,6 +270,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		endpoint = "pipelines"
 	case ok && len(parts) == 4 && parts[1] == "pipelines" && parts[3] == "jobs":
 		endpoint = "jobs"
+	case ok && len(parts) == 3 && parts[1] == "merge_requests":
+		endpoint = "merge_requests"
 	default:
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
@@ -309,8 +328,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "404 Project Not Found")
 		return
 	}
-	if endpoint == "pipelines" {
+	switch endpoint {
+	case "pipelines":
 		s.listPipelinesLocked(w, r, pr, q)
+		return
+	case "merge_requests":
+		s.mergeRequestLocked(w, pr, parts[2])
 		return
 	}
 	id, err := strconv.ParseInt(parts[2], 10, 64)
@@ -319,6 +342,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.listJobsLocked(w, r, pr, id, q)
+}
+
+// mergeRequestLocked answers GET /projects/:id/merge_requests/:iid with
+// the fields of GitLab's single merge request the watcher may read.
+func (s *Server) mergeRequestLocked(w http.ResponseWriter, pr *project, iidText string) {
+	iid, err := strconv.ParseInt(iidText, 10, 64)
+	branch, found := pr.branches[iid]
+	if err != nil || !found {
+		writeError(w, http.StatusNotFound, "404 Not found")
+		return
+	}
+	writeJSON(w, map[string]any{
+		"id": pr.id*100000 + iid, "iid": iid, "project_id": pr.id, "title": "Merge " + branch,
+		"state": "opened", "source_branch": branch, "target_branch": "main",
+		"source_project_id": pr.id, "target_project_id": pr.id,
+		"web_url": fmt.Sprintf("%s/%s/-/merge_requests/%d", s.url, pr.path, iid),
+	})
 }
 
 func (s *Server) listPipelinesLocked(w http.ResponseWriter, r *http.Request, pr *project, q url.Values) {

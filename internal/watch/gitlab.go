@@ -35,6 +35,9 @@ type Source interface {
 	UpdatedPipelines(ctx context.Context, project string, after time.Time) ([]Pipeline, error)
 	// Jobs lists every job of the pipeline, retried ones included.
 	Jobs(ctx context.Context, project string, pipelineID int64) ([]Job, error)
+	// MergeRequestBranch is the source branch of the project's merge
+	// request iid.
+	MergeRequestBranch(ctx context.Context, project string, iid int64) (string, error)
 }
 
 var _ Source = (*GitLab)(nil)
@@ -114,6 +117,20 @@ func (g *GitLab) Jobs(ctx context.Context, project string, pipelineID int64) ([]
 	return out, nil
 }
 
+// MergeRequestBranch asks GitLab for the merge request's source branch.
+func (g *GitLab) MergeRequestBranch(ctx context.Context, project string, iid int64) (string, error) {
+	var mr *gitlab.MergeRequest
+	err := g.retry(ctx, func(ctx context.Context) error {
+		var err error
+		mr, _, err = g.client.MergeRequests.GetMergeRequest(project, iid, nil, gitlab.WithContext(ctx))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("get merge request !%d of GitLab project %q: %w", iid, project, err)
+	}
+	return mr.SourceBranch, nil
+}
+
 // scan requests every page, each with retries.
 func (g *GitLab) scan(ctx context.Context, get func(ctx context.Context, page gitlab.PaginationOptionFunc) (*gitlab.Response, error)) error {
 	var page gitlab.PaginationOptionFunc
@@ -158,6 +175,9 @@ func (g *GitLab) retry(ctx context.Context, do func(ctx context.Context) error) 
 // classify names the kind of a failed request for the metric, the wait a
 // 429 asks for, and whether to try again.
 func classify(err error) (kind string, wait time.Duration, temporary bool) {
+	if errors.Is(err, gitlab.ErrNotFound) { // client-go's error for every 404
+		return "4xx", 0, false
+	}
 	var er *gitlab.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
 		code := er.Response.StatusCode

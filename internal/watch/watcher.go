@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -287,6 +289,7 @@ func (w *Watcher) announce(ctx context.Context, project string, id int64, e *Ent
 		if !w.leads(ctx) {
 			return false // lost the lease during this look: the new holder posts it
 		}
+		w.branchOf(ctx, project, id, e)
 		text := notify.MessageIn(w.cfg.Notify.Lang, notify.Event{PipelineID: id, CreatedAt: e.Created, Ref: e.Ref, Status: statusOf[line]},
 			w.cfg.Notify.Location, w.cfg.Notify.TimeFormat)
 		if err := w.send(ctx, text); err != nil {
@@ -303,6 +306,31 @@ func (w *Watcher) announce(ctx context.Context, project string, id int64, e *Ent
 		w.save(ctx)
 	}
 	return true
+}
+
+// mergeRequestRef is the ref GitLab lists for a merge request pipeline:
+// refs/merge-requests/<iid>/head (detached), /merge (merged results) or
+// /train (merge train).
+var mergeRequestRef = regexp.MustCompile(`^refs/merge-requests/([0-9]{1,18})/(head|merge|train)$`)
+
+// branchOf puts the merge request's source branch in place of a merge
+// request pipeline's ref, as the pipeline's own notify job shows it
+// (CI_COMMIT_REF_NAME is the source branch there). When GitLab cannot say,
+// the line keeps the ref and the watcher asks again at the next line.
+func (w *Watcher) branchOf(ctx context.Context, project string, id int64, e *Entry) {
+	m := mergeRequestRef.FindStringSubmatch(e.Ref)
+	if m == nil {
+		return
+	}
+	iid, _ := strconv.ParseInt(m[1], 10, 64)
+	branch, err := w.source.MergeRequestBranch(ctx, project, iid)
+	if err != nil || branch == "" {
+		w.log.Warn("merge request's source branch unknown; the line shows the ref", "project", project,
+			"pipeline", id, "ref", e.Ref, "error", err)
+		return
+	}
+	e.Ref = branch
+	w.dirty = true
 }
 
 // ownJobSucceeded: some try of the line's notify job succeeded, so the

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -341,5 +342,32 @@ func TestLogsNameTheFaultNotTheToken(t *testing.T) {
 	}
 	if got := m.gitlabErrors.WithLabelValues("4xx").value(); got != 1 {
 		t.Errorf("a 401 was tried %v times, want once (not retried)", got)
+	}
+}
+
+// TestMergeRequestPipelineShowsItsBranch: GitLab lists a merge request
+// pipeline under refs/merge-requests/<iid>/head (or /merge, /train); the
+// watcher's line names the source branch, as the pipeline's own notify job
+// does with CI_COMMIT_REF_NAME. A merge request GitLab does not find keeps
+// the ref, and the line is still posted.
+func TestMergeRequestPipelineShowsItsBranch(t *testing.T) {
+	w := newWorld(t)
+	created := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
+	w.gl.SetMergeRequest(project, 12, "0.10.6")
+	w.gl.SetPipeline(project, gitlabtest.Pipeline{ID: 31, Status: "canceled", Ref: "refs/merge-requests/12/head", Source: "merge_request_event", CreatedAt: created})
+	w.gl.SetJobs(project, 31, notifyJobs("success", "canceled", "canceled")...)
+	w.gl.SetPipeline(project, gitlabtest.Pipeline{ID: 32, Status: "failed", Ref: "refs/merge-requests/13/merge", Source: "merge_request_event", CreatedAt: created})
+	w.gl.SetJobs(project, 32, notifyJobs("success", "skipped", "failed")...)
+	wt, _ := w.watcher(t)
+	look(t, wt)
+	look(t, wt)
+	want := []string{line(t, 31, created, "0.10.6", wFailed), line(t, 32, created, "refs/merge-requests/13/merge", wFailed)}
+	got := w.texts()
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("group received (-want +got):\n%s", diff)
+	}
+	if n := w.gl.Count("merge_requests"); n != 2 {
+		t.Errorf("%d merge request requests, want one per merge request pipeline's line (2)", n)
 	}
 }
