@@ -72,7 +72,7 @@ func TestConfirmation(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		q := w.bot.Ask(t, w.tg, operator, "/cordon node-ready")
-		if q.Plain != "Подтвердите: /cordon node-ready\nКнопки действуют 1m0s." || q.Keyboard[0][0].Text != "✅ Подтвердить" || q.Keyboard[0][1].Text != "✖️ Отмена" {
+		if q.Plain != "Подтвердите: /cordon node-ready\nКнопки действуют 1 мин." || q.Keyboard[0][0].Text != "✅ Подтвердить" || q.Keyboard[0][1].Text != "✖️ Отмена" {
 			t.Errorf("question %q with buttons %+v", q.Plain, q.Keyboard)
 		}
 		if !w.schedulable(t, "node-ready") {
@@ -105,13 +105,19 @@ func TestConfirmation(t *testing.T) {
 
 	t.Run("another user's press changes nothing", func(t *testing.T) {
 		q := w.askInGroup(t, operator, "/cordon@oil_bot node-ready")
+		var limited []string
 		for _, other := range []int64{viewer, stranger} {
-			for button := range 2 {
-				p := w.bot.Press(t, w.tg, other, opsGroup, q, button)
-				if !strings.Contains(p.Answer.Text, "может только @user1001 (1001), отправивший команду") || !p.Answer.ShowAlert {
-					t.Errorf("press %d by %d: %+v", button, other, p.Answer)
-				}
+			p := w.bot.Press(t, w.tg, other, opsGroup, q, 0)
+			if !strings.Contains(p.Answer.Text, "может только @user1001 (1001), отправивший команду") || !p.Answer.ShowAlert {
+				t.Errorf("press by %d: %+v", other, p.Answer)
 			}
+			// The next press of the same user within BOT_STRANGER_REPLY_EVERY
+			// is not answered (nor logged): anyone in the group may press.
+			id, err := w.tg.PressButton(telegramtest.User{ID: other, Username: fmt.Sprintf("user%d", other)}, opsGroup, q.ID, q.Keyboard[0][1].CallbackData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			limited = append(limited, id)
 		}
 		if m := w.tg.Messages(opsGroup); m[len(m)-1].Plain != q.Plain || len(m[len(m)-1].Keyboard) == 0 {
 			t.Errorf("another user's press edited the question: %+v", m[len(m)-1])
@@ -121,6 +127,17 @@ func TestConfirmation(t *testing.T) {
 		}
 		w.bot.Press(t, w.tg, operator, opsGroup, q, 1)
 		w.bot.WaitMessage(t, w.tg, opsGroup, q.ID, noButtons)
+		// The requester's press came after them: they were decided.
+		for _, id := range limited {
+			if p, _ := w.tg.CallbackQuery(id); p.Answered {
+				t.Errorf("a second press within BOT_STRANGER_REPLY_EVERY was answered: %+v", p)
+			}
+		}
+		for _, other := range []int64{viewer, stranger} {
+			if n := strings.Count(w.bot.Logs(), fmt.Sprintf(`"user_id":%d,"username":"user%d","chat_id":%d,"command":"cordon"`, other, other, opsGroup)); n != 1 {
+				t.Errorf("%d audit lines of the presses by %d, want 1 (the answered one)", n, other)
+			}
+		}
 	})
 
 	t.Run("double press runs once", func(t *testing.T) {
@@ -226,7 +243,7 @@ func (w *world) setImage(t *testing.T, image string) {
 func TestConfirmationExpires(t *testing.T) {
 	w := newWorld(t, "BOT_CONFIRM=cordon", "BOT_CONFIRM_TTL=5s")
 	q := w.bot.Ask(t, w.tg, operator, "/cordon node-ready")
-	if !strings.HasSuffix(q.Plain, "Кнопки действуют 5s.") {
+	if !strings.HasSuffix(q.Plain, "Кнопки действуют 5 с.") {
 		t.Errorf("question %q", q.Plain)
 	}
 	m := w.bot.WaitMessage(t, w.tg, operator, q.ID, noButtons)
@@ -267,7 +284,7 @@ func TestConfirmationUnknownPress(t *testing.T) {
 	<-w.bot.Done()
 	w.bot = startBot(t, w.env)
 	p := w.bot.Press(t, w.tg, operator, operator, q, 0)
-	if p.Answer.Text != "Запрос истёк или неизвестен (например, бот перезапускался). Отправьте команду заново." {
+	if p.Answer.Text != "Запрос истёк или неизвестен (например, бот перезапускался): что сделано, покажет /history. Отправьте команду заново." {
 		t.Errorf("press of a request from before the restart: %+v", p.Answer)
 	}
 	if !w.schedulable(t, "node-ready") {

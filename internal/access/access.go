@@ -186,6 +186,15 @@ func (c *Checker) Decide(ctx context.Context, userID int64) Decision {
 	return f.d
 }
 
+// DecideFresh is Decide past the cache: a confirmation's press checks the
+// group as it is now, not as it was up to CacheTTL ago.
+func (c *Checker) DecideFresh(ctx context.Context, userID int64) Decision {
+	c.mu.Lock()
+	delete(c.cache, userID)
+	c.mu.Unlock()
+	return c.Decide(ctx, userID)
+}
+
 // ask makes the getChatMember call, bounded by Timeout; it is not
 // cancelled with the asking command, since others may wait for it.
 func (c *Checker) ask(ctx context.Context, userID int64) Decision {

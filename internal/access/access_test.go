@@ -140,6 +140,30 @@ func TestCacheExpiresAndKeepsNegativeAnswers(t *testing.T) {
 	}
 }
 
+// TestDecideFreshAsksTheGroupNow: a confirmation's press sees a demotion
+// at once, not after CHATOPS_GROUP_CACHE; the fresh answer is cached.
+func TestDecideFreshAsksTheGroupNow(t *testing.T) {
+	m := &fakeMembership{members: map[int64]Member{7: {Status: "administrator"}}}
+	c, _, _ := newChecker(t, Config{GroupID: group, AdminRole: Operator, MemberRole: Viewer, CacheTTL: time.Minute}, m)
+	ctx := t.Context()
+	if got := c.Decide(ctx, 7).Role; got != Operator {
+		t.Fatalf("admin: %v", got)
+	}
+	m.set(7, Member{Status: "member"}) // demoted
+	if got := c.Decide(ctx, 7).Role; got != Operator {
+		t.Errorf("within the cache time: %v, want the cached operator", got)
+	}
+	if got := c.DecideFresh(ctx, 7).Role; got != Viewer {
+		t.Errorf("DecideFresh after the demotion: %v, want viewer", got)
+	}
+	if got := c.Decide(ctx, 7).Role; got != Viewer {
+		t.Errorf("Decide after DecideFresh: %v, want the fresh viewer cached", got)
+	}
+	if n := m.calls.Load(); n != 2 {
+		t.Errorf("%d getChatMember calls, want 2", n)
+	}
+}
+
 func TestConcurrentQuestionsMakeOneCall(t *testing.T) {
 	m := &fakeMembership{members: map[int64]Member{7: {Status: "administrator"}}, block: make(chan struct{})}
 	c, _, _ := newChecker(t, Config{GroupID: group, AdminRole: Operator, MemberRole: Viewer}, m)

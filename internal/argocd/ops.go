@@ -9,10 +9,11 @@ import (
 	"strings"
 )
 
-// SetImage makes the application deploy image (repository:tag): on a
-// kustomize source it sets the kustomize images override for that
-// repository, keeping the overrides of other images; on a Helm source it
-// sets the Helm parameters Config.HelmImageRepository and HelmImageTag.
+// SetImage makes the application deploy image (repository:tag, or
+// repository:tag@digest): on a kustomize source it sets the kustomize
+// images override for that repository, keeping the overrides of other
+// images; on a Helm source it sets the Helm parameters
+// Config.HelmImageRepository and HelmImageTag (tag, or tag@digest).
 // It does not sync; with automated sync Argo CD starts at once.
 func (c *Client) SetImage(ctx context.Context, image string) error {
 	ref, err := parseImage(image)
@@ -28,11 +29,17 @@ func (c *Client) SetImage(ctx context.Context, image string) error {
 	}
 	switch {
 	case a.SourceType == SourceHelm:
-		if ref.digest != "" {
-			return fmt.Errorf("set image of application %q: image %q: a Helm source takes a tag, not a digest", c.cfg.App, image)
+		tag := ref.tag
+		switch {
+		case ref.digest != "" && tag == "":
+			return fmt.Errorf("set image of application %q: image %q: a Helm source takes a tag (or tag@digest), not a digest alone", c.cfg.App, image)
+		case ref.digest != "":
+			// Charts render <repository>:<tag>: a pinned tag is
+			// <repository>:<tag>@<digest>, a valid reference.
+			tag += "@" + ref.digest
 		}
 		params := withHelmParameter(a.HelmParameters, c.cfg.HelmImageRepository, ref.name)
-		params = withHelmParameter(params, c.cfg.HelmImageTag, ref.tag)
+		params = withHelmParameter(params, c.cfg.HelmImageTag, tag)
 		return c.patchSource(ctx, "set image of", map[string]any{"helm": map[string]any{"parameters": helmJSON(params)}})
 	case a.SourceType == SourceKustomize || a.SourceType == "":
 		images := withKustomizeImage(a.KustomizeImages, ref)

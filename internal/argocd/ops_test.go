@@ -1,6 +1,7 @@
 package argocd_test
 
 import (
+	stdcmp "cmp"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -124,6 +125,7 @@ func TestSetImageHelm(t *testing.T) {
 		name   string
 		params string
 		cfg    func(*argocd.Config)
+		image  string // default registry.example.com/oil/app:0.10.5
 		want   string
 	}{
 		{
@@ -138,6 +140,13 @@ func TestSetImageHelm(t *testing.T) {
 			cfg:    func(c *argocd.Config) { c.HelmImageRepository, c.HelmImageTag = "app.image.repo", "app.image.tag" },
 			want:   `[{"name":"app.image.tag","value":"0.10.5"},{"name":"app.image.repo","value":"registry.example.com/oil/app"}]`,
 		},
+		{
+			name:   "a pinned image: the tag parameter is tag@digest",
+			params: `[{"name":"image.tag","value":"0.10.4"}]`,
+			image:  "registry.example.com/oil/app:0.10.5@sha256:" + strings.Repeat("ab", 32),
+			want: `[{"name":"image.tag","value":"0.10.5@sha256:` + strings.Repeat("ab", 32) + `"},` +
+				`{"name":"image.repository","value":"registry.example.com/oil/app","forceString":true}]`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,7 +156,8 @@ func TestSetImageHelm(t *testing.T) {
 			if tt.cfg != nil {
 				mods = append(mods, tt.cfg)
 			}
-			if err := f.client(t, mods...).SetImage(t.Context(), "registry.example.com/oil/app:0.10.5"); err != nil {
+			image := stdcmp.Or(tt.image, "registry.example.com/oil/app:0.10.5")
+			if err := f.client(t, mods...).SetImage(t.Context(), image); err != nil {
 				t.Fatal(err)
 			}
 			got := f.source()["helm"].(map[string]any)["parameters"]

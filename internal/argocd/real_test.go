@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"gitlab.com/derrick-kit/derrick/internal/argocd"
 	"gitlab.com/derrick-kit/derrick/internal/argocdtest"
@@ -128,8 +129,14 @@ func TestRealArgoCD(t *testing.T) {
 			t.Errorf("deployment generation %d -> %d: the scale to %d and its revert did not both happen",
 				before, after, argocdtest.AppReplicas)
 		}
-		if a, err := client.Application(ctx); err != nil || !a.Settled() {
-			t.Errorf("after the revert: %v, %v; want settled", a, err)
+		// The revert rolls the pods: Healthy again once they are ready.
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			var err error
+			a, err = client.Application(ctx)
+			return err == nil && a.Settled(), nil
+		})
+		if err != nil {
+			t.Errorf("after the revert: %v, %v; want settled within 30s", a, err)
 		}
 	})
 

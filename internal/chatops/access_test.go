@@ -17,6 +17,7 @@ import (
 type fakeAccess struct {
 	roles     map[int64]access.Decision
 	unchecked bool
+	fresh     int
 }
 
 func (f *fakeAccess) Decide(_ context.Context, userID int64) access.Decision {
@@ -24,6 +25,12 @@ func (f *fakeAccess) Decide(_ context.Context, userID int64) access.Decision {
 		return d
 	}
 	return access.Decision{Role: access.Stranger, Via: access.ViaGroup, Unchecked: f.unchecked}
+}
+
+// DecideFresh is Decide: the map is always fresh; fresh counts the calls.
+func (f *fakeAccess) DecideFresh(ctx context.Context, userID int64) access.Decision {
+	f.fresh++
+	return f.Decide(ctx, userID)
 }
 
 const member, groupAdmin = 4004, 5005

@@ -71,6 +71,8 @@ const (
 // Access decides who may do what; *access.Checker is the production one.
 type Access interface {
 	Decide(ctx context.Context, userID int64) access.Decision
+	// DecideFresh decides past any cache (a confirmation's press).
+	DecideFresh(ctx context.Context, userID int64) access.Decision
 }
 
 var _ Access = (*access.Checker)(nil)

@@ -181,11 +181,20 @@ func (c *Core) ask(cc cmdCtx, name, summary, format string) Result {
 	if !c.requests.add(r) {
 		return say(OutcomeRefused, c.ct.TooMany)
 	}
-	res := say(OutcomeAsked, fmt.Sprintf(format, summary, c.cfg.ConfirmTTL))
+	res := say(OutcomeAsked, fmt.Sprintf(format, summary, c.ttlText()))
 	res.Reply.Buttons = [][]Button{{{Text: c.ct.Confirm, Data: confirmPrefix + r.id}, {Text: c.ct.Cancel, Data: cancelPrefix + r.id}}}
 	res.confirm = r.id
 	res.Expire = func(ctx context.Context, msg Message) { c.expire(ctx, r, msg) }
 	return res
+}
+
+// ttlText is BOT_CONFIRM_TTL as a user reads it: "1 мин", "90 с".
+func (c *Core) ttlText() string {
+	d := c.cfg.ConfirmTTL
+	if d >= time.Minute && d%time.Minute == 0 {
+		return fmt.Sprintf(c.ct.Minutes, d/time.Minute)
+	}
+	return fmt.Sprintf(c.ct.Seconds, int64(d.Round(time.Second)/time.Second))
 }
 
 // expire waits until r is answered, or ConfirmTTL passes or ctx ends (the
@@ -203,7 +212,11 @@ func (c *Core) expire(ctx context.Context, r *request, msg Message) {
 	if !c.requests.drop(r) {
 		return // pressed at the same moment: the press answers
 	}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	bound := 5 * time.Second
+	if ctx.Err() != nil {
+		bound = time.Second // the bot is stopping: its stop is bounded
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 	defer cancel()
 	if err := msg.Edit(ectx, fmt.Sprintf(c.ct.Expired, r.summary)); err != nil {
 		c.log.Warn("expired confirmation not updated", "error", err)
@@ -229,10 +242,13 @@ func (c *Core) triagePress(in Input) Verdict {
 		// crash (at a clean stop every open question is edited to say it
 		// expired). Only a notice: the message may show a newer question
 		// by now.
-		v.Outcome, v.answer = OutcomeStale, c.ct.Gone
+		v.Outcome, v.answer, v.Stranger = OutcomeStale, c.ct.Gone, true
 	case r.cc.in.UserID != in.UserID:
 		v.Command, v.name, v.args = r.name, r.name, r.cc.args
 		v.Outcome, v.answer = OutcomeRefused, fmt.Sprintf(c.ct.NotYours, displayName(r.cc.in))
+		// Anyone in a group can press: such presses are answered and
+		// logged at most once per BOT_STRANGER_REPLY_EVERY and user.
+		v.Stranger = true
 	default:
 		v.Command, v.name, v.args, v.Run = r.name, r.name, r.cc.args, true
 	}
@@ -274,7 +290,7 @@ func (c *Core) pressed(ctx context.Context, v *Verdict, r *request, confirm bool
 		res.Answer = &Answer{Text: c.ct.CancelledAlert}
 		return res
 	}
-	v.who = c.RoleOf(ctx, v.In.UserID)
+	v.who = c.cfg.Access.DecideFresh(ctx, v.In.UserID)
 	if v.who.Role < Operator {
 		return say(OutcomeRefused, fmt.Sprintf(c.ct.RoleLost, r.name))
 	}

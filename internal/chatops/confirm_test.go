@@ -69,7 +69,7 @@ func (h *harness) images() []string {
 func TestConfirmThenApply(t *testing.T) {
 	h, _ := confirmHarness(t, time.Minute)
 	q := h.asked(t, operator, "/deploy 0.10.5")
-	if want := "Подтвердите: oil-refinery-application: 0.10.4 → 0.10.5 (sha256:ddb8838898f9), 3 пода\nКнопки действуют 1m0s."; q.Reply.HTML != want {
+	if want := "Подтвердите: oil-refinery-application: 0.10.4 → 0.10.5 (sha256:ddb8838898f9), 3 пода\nКнопки действуют 1 мин."; q.Reply.HTML != want {
 		t.Errorf("question %q, want %q", q.Reply.HTML, want)
 	}
 	if got := q.Reply.Buttons[0]; got[0].Text != "✅ Подтвердить" || got[1].Text != "✖️ Отмена" || got[0].Data == got[1].Data {
@@ -181,6 +181,20 @@ func TestAnotherUsersPressChangesNothing(t *testing.T) {
 	if c := h.images(); len(c) != 0 {
 		t.Fatalf("another user's press changed %v", c)
 	}
+	// Anyone in a group may press: such presses are rate-limited by the
+	// adapter as strangers' messages are, the requester's are not.
+	press := func(user int64, data string) Verdict {
+		return h.core.Triage(context.Background(), Input{UserID: user, ChatID: operator, Press: &Press{QueryID: "q", MessageID: 42, Data: data}}, "oil_bot")
+	}
+	if v := press(groupAdmin, q.Reply.Buttons[0][0].Data); !v.Stranger || v.Run {
+		t.Errorf("another user's press: %+v, want a rate-limited answer", v)
+	}
+	if v := press(operator, "c:AAAAAAAAAAAAAAAAAAAAAA"); !v.Stranger || v.Run {
+		t.Errorf("a press of no request: %+v, want a rate-limited answer", v)
+	}
+	if v := press(operator, q.Reply.Buttons[0][0].Data); v.Stranger || !v.Run {
+		t.Errorf("the requester's press: %+v, want it run, not rate-limited", v)
+	}
 	if !strings.Contains(h.logs.String(), `"user_id":5005,"username":"","chat_id":1001,"command":"deploy","args":["0.10.5"],"role":"unchecked","role_via":"","outcome":"refused","press":"confirm"`) {
 		t.Errorf("another user's press has no audit line of its own:\n%s", h.logs)
 	}
@@ -216,7 +230,11 @@ func TestPressAfterLosingTheRole(t *testing.T) {
 	h, acc := confirmHarness(t, time.Minute)
 	q := h.asked(t, groupAdmin, "/cordon node-a")
 	acc.roles[groupAdmin] = access.Decision{Role: access.Viewer, Via: access.ViaGroup}
+	fresh := acc.fresh
 	res := h.press(t, groupAdmin, q, 0)
+	if acc.fresh != fresh+1 {
+		t.Errorf("the press looked the role up %d times past the cache, want 1", acc.fresh-fresh)
+	}
 	if res.Outcome != OutcomeRefused || res.Edit != 42 || res.Reply.HTML != "⛔ /cordon не выполнена: у вас больше нет роли оператора." {
 		t.Errorf("press after losing the role: %+v", res)
 	}

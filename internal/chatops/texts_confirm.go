@@ -25,6 +25,8 @@ type confirmTexts struct {
 	Gone string
 	// TooMany: the store of open requests is full.
 	TooMany string
+	// Minutes, Seconds: how long the buttons work (a count).
+	Minutes, Seconds string
 }
 
 var ruConfirm = confirmTexts{
@@ -38,8 +40,10 @@ var ruConfirm = confirmTexts{
 	CancelledAlert: "Отменено",
 	RoleLost:       "⛔ /%s не выполнена: у вас больше нет роли оператора.",
 	NotYours:       "Подтвердить или отменить может только %s, отправивший команду.",
-	Gone:           "Запрос истёк или неизвестен (например, бот перезапускался). Отправьте команду заново.",
+	Gone:           "Запрос истёк или неизвестен (например, бот перезапускался): что сделано, покажет /history. Отправьте команду заново.",
 	TooMany:        "Слишком много команд ждут подтверждения: подтвердите или отмените их, затем отправьте команду снова.",
+	Minutes:        "%d мин",
+	Seconds:        "%d с",
 }
 
 var enConfirm = confirmTexts{
@@ -53,8 +57,10 @@ var enConfirm = confirmTexts{
 	CancelledAlert: "Cancelled",
 	RoleLost:       "⛔ /%s was not run: you are no longer an operator.",
 	NotYours:       "Only %s, who sent the command, may confirm or cancel it.",
-	Gone:           "The request expired or is unknown (the bot may have restarted). Send the command again.",
+	Gone:           "The request expired or is unknown (the bot may have restarted): /history shows what was done. Send the command again.",
 	TooMany:        "Too many commands are waiting for confirmation: confirm or cancel them, then send the command again.",
+	Minutes:        "%d min",
+	Seconds:        "%d s",
 }
 
 var confirmLanguages = map[string]*confirmTexts{"ru": &ruConfirm, "en": &enConfirm}
