@@ -5,7 +5,6 @@ package botconfig
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -105,7 +104,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Core.Viewers = v.userIDs("CHATOPS_VIEWERS")
 	c.Access = groupAccess(v)
 	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 && c.Access.GroupID == 0 {
-		v.fail(errors.New("none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890"))
+		v.fail(fmt.Errorf("none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890"))
 	}
 	if s := env("CHATOPS_AUDIT_CHAT_ID"); s != "" {
 		var err error
@@ -115,7 +114,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	v.oneOf("BOT_LANG", c.Core.Lang, chatops.Languages())
 	if c.Source == "" {
-		v.fail(errors.New("REGISTRY_SOURCE is not set: it must be gitlab (GITLAB_URL, GITLAB_TOKEN, GITLAB_PROJECT) or oci (REGISTRY_IMAGE)"))
+		v.fail(fmt.Errorf("REGISTRY_SOURCE is not set: it must be gitlab (GITLAB_URL, GITLAB_TOKEN, GITLAB_PROJECT) or oci (REGISTRY_IMAGE)"))
 	}
 	v.oneOf("REGISTRY_SOURCE", c.Source, Sources)
 	v.oneOf("DEPLOY_VIA", c.DeployVia, DeployVia)
@@ -133,7 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 	switch c.Source {
 	case "oci":
 		if c.OCI.Image == "" {
-			v.fail(errors.New("REGISTRY_IMAGE is not set: REGISTRY_SOURCE=oci needs the image reference without tag, such as registry.example.com/oil/app"))
+			v.fail(fmt.Errorf("REGISTRY_IMAGE is not set: REGISTRY_SOURCE=oci needs the image reference without tag, such as registry.example.com/oil/app"))
 		}
 		v.fail(c.OCI.Validate())
 	case "gitlab":
@@ -214,12 +213,12 @@ func argoConfig(v *vars) argocd.Config {
 	u, err := url.Parse(a.Server)
 	switch {
 	case a.Server == "":
-		v.fail(errors.New("ARGOCD_SERVER is not set: DEPLOY_VIA=argocd needs Argo CD's base URL such as https://argocd.example.com"))
+		v.fail(fmt.Errorf("ARGOCD_SERVER is not set: DEPLOY_VIA=argocd needs Argo CD's base URL such as https://argocd.example.com"))
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
 		v.fail(fmt.Errorf("ARGOCD_SERVER must be an http:// or https:// base URL such as https://argocd.example.com, got %q", a.Server))
 	}
 	if a.Token == "" {
-		v.fail(errors.New("ARGOCD_AUTH_TOKEN is not set: DEPLOY_VIA=argocd needs an Argo CD API token (argocd account generate-token)"))
+		v.fail(fmt.Errorf("ARGOCD_AUTH_TOKEN is not set: DEPLOY_VIA=argocd needs an Argo CD API token (argocd account generate-token)"))
 	}
 	a.Insecure = v.boolean("ARGOCD_INSECURE")
 	if err := a.Validate(); err != nil {
