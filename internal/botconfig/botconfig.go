@@ -103,48 +103,44 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Core.Operators = v.userIDs("CHATOPS_OPERATORS")
 	c.Core.Viewers = v.userIDs("CHATOPS_VIEWERS")
 	c.Access = groupAccess(v)
-	if len(c.Core.Operators)+len(c.Core.Viewers) == 0 && c.Access.GroupID == 0 {
-		v.fail(fmt.Errorf("none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890"))
-	}
+	v.check(len(c.Core.Operators)+len(c.Core.Viewers) > 0 || c.Access.GroupID != 0, "none of CHATOPS_OPERATORS, CHATOPS_VIEWERS, CHATOPS_GROUP_ID is set: nobody could use the bot; set comma-separated numeric Telegram user ids such as 123456789,987654321, or the numeric id of the team's group such as -1001234567890")
 	if s := env("CHATOPS_AUDIT_CHAT_ID"); s != "" {
 		var err error
-		if c.Core.AuditChatID, err = strconv.ParseInt(s, 10, 64); err != nil || c.Core.AuditChatID == 0 {
-			v.fail(fmt.Errorf("CHATOPS_AUDIT_CHAT_ID must be a numeric chat id such as -1001234567890, got %q", s))
-		}
+		c.Core.AuditChatID, err = strconv.ParseInt(s, 10, 64)
+		v.check(err == nil && c.Core.AuditChatID != 0, "CHATOPS_AUDIT_CHAT_ID must be a numeric chat id such as -1001234567890, got %q", s)
 	}
 	v.oneOf("BOT_LANG", c.Core.Lang, chatops.Languages())
-	if c.Source == "" {
-		v.fail(fmt.Errorf("REGISTRY_SOURCE is not set: it must be gitlab (GITLAB_URL, GITLAB_TOKEN, GITLAB_PROJECT) or oci (REGISTRY_IMAGE)"))
-	}
+	v.check(c.Source != "", "REGISTRY_SOURCE is not set: it must be gitlab (GITLAB_URL, GITLAB_TOKEN, GITLAB_PROJECT) or oci (REGISTRY_IMAGE)")
 	v.oneOf("REGISTRY_SOURCE", c.Source, Sources)
 	v.oneOf("DEPLOY_VIA", c.DeployVia, DeployVia)
 	if c.DeployVia == "argocd" {
 		c.ArgoCD = argoConfig(v)
 	}
 	c.OCI.Insecure = v.boolean("REGISTRY_INSECURE")
-	if img := c.Core.RegistryImage; img != "" && !imageref.HasRegistryHost(img) {
-		// /deploy sets <REGISTRY_IMAGE>:<tag>; without a host Kubernetes
-		// would pull it from Docker Hub.
-		v.fail(fmt.Errorf("REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got %q", img))
-	}
+	// /deploy sets <REGISTRY_IMAGE>:<tag>; without a host Kubernetes would
+	// pull it from Docker Hub.
+	img := c.Core.RegistryImage
+	v.check(img == "" || imageref.HasRegistryHost(img), "REGISTRY_IMAGE must name the registry host, such as registry.example.com/oil/app, got %q", img)
 	c.GitLab.CacheTTL = v.cacheTTL()
 	c.OCI.CacheTTL = c.GitLab.CacheTTL
 	switch c.Source {
 	case "oci":
-		if c.OCI.Image == "" {
-			v.fail(fmt.Errorf("REGISTRY_IMAGE is not set: REGISTRY_SOURCE=oci needs the image reference without tag, such as registry.example.com/oil/app"))
-		}
+		v.check(c.OCI.Image != "", "REGISTRY_IMAGE is not set: REGISTRY_SOURCE=oci needs the image reference without tag, such as registry.example.com/oil/app")
 		v.fail(c.OCI.Validate())
 	case "gitlab":
 		v.fail(c.GitLab.Validate())
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		v.fail(fmt.Errorf("BOT_HTTP_ADDR must be host:port or :port such as :8080, got %q", c.HTTPAddr))
-	}
+	_, _, err := net.SplitHostPort(c.HTTPAddr)
+	v.check(err == nil, "BOT_HTTP_ADDR must be host:port or :port such as :8080, got %q", c.HTTPAddr)
 	c.Core.MaxReplicas = int32(v.intIn("BOT_MAX_REPLICAS", chatops.DefaultMaxReplicas, 0, 1000))
 	c.Core.MaxCommandAge = v.duration("BOT_MAX_COMMAND_AGE", chatops.DefaultMaxCommandAge)
 	c.Core.RolloutTimeout = v.duration("BOT_ROLLOUT_TIMEOUT", chatops.DefaultRolloutTimeout)
-	c.loadDelivery(v)
+	c.Core.CommandTimeout = v.duration("BOT_COMMAND_TIMEOUT", chatops.DefaultCommandTimeout)
+	v.check(c.Core.CommandTimeout >= time.Second && c.Core.CommandTimeout <= MaxCommandTimeout,
+		"BOT_COMMAND_TIMEOUT must be from 1s to %s, got %q", MaxCommandTimeout, env("BOT_COMMAND_TIMEOUT"))
+	c.Delivery.ChatQueue = v.intIn("BOT_CHAT_QUEUE", DefaultChatQueue, 1, 1000)
+	c.Delivery.StrangerReplyEvery = v.duration("BOT_STRANGER_REPLY_EVERY", DefaultStrangerReplyEvery)
+	c.Core.GroupLogs = v.boolean("BOT_GROUP_LOGS")
 	c.loadConfirm(v)
 	c.Leader = leaderConfig(v)
 	return c, v.err
@@ -169,9 +165,8 @@ func leaderConfig(v *vars) leader.Config {
 	if !l.Enabled {
 		return l
 	}
-	if errs := validation.IsDNS1123Subdomain(l.Lease); len(errs) > 0 {
-		v.fail(fmt.Errorf("BOT_LEASE_NAME must be a Kubernetes object name such as %s, got %q: %s", leader.DefaultLease, l.Lease, strings.Join(errs, "; ")))
-	}
+	errs := validation.IsDNS1123Subdomain(l.Lease)
+	v.check(len(errs) == 0, "BOT_LEASE_NAME must be a Kubernetes object name such as %s, got %q: %s", leader.DefaultLease, l.Lease, strings.Join(errs, "; "))
 	v.fail(l.Validate())
 	return l
 }
@@ -181,9 +176,7 @@ func groupAccess(v *vars) access.Config {
 	a := access.Config{AdminRole: access.Operator, MemberRole: access.Viewer}
 	if s := v.get("CHATOPS_GROUP_ID"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id >= 0 {
-			v.fail(fmt.Errorf("CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got %q", s))
-		}
+		v.check(err == nil && id < 0, "CHATOPS_GROUP_ID must be the numeric id of a Telegram group, negative such as -1001234567890, got %q", s)
 		a.GroupID = id
 	}
 	for _, r := range []struct {
@@ -192,9 +185,7 @@ func groupAccess(v *vars) access.Config {
 	}{{"CHATOPS_GROUP_ADMIN_ROLE", &a.AdminRole}, {"CHATOPS_GROUP_MEMBER_ROLE", &a.MemberRole}} {
 		if s := v.get(r.name); s != "" {
 			role, ok := access.ParseRole(s)
-			if !ok {
-				v.fail(fmt.Errorf("%s must be one of %s, got %q", r.name, strings.Join(access.GroupRoles, ", "), s))
-			}
+			v.check(ok, "%s must be one of %s, got %q", r.name, strings.Join(access.GroupRoles, ", "), s)
 			*r.dst = role
 		}
 	}
@@ -217,27 +208,13 @@ func argoConfig(v *vars) argocd.Config {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
 		v.fail(fmt.Errorf("ARGOCD_SERVER must be an http:// or https:// base URL such as https://argocd.example.com, got %q", a.Server))
 	}
-	if a.Token == "" {
-		v.fail(fmt.Errorf("ARGOCD_AUTH_TOKEN is not set: DEPLOY_VIA=argocd needs an Argo CD API token (argocd account generate-token)"))
-	}
+	v.check(a.Token != "", "ARGOCD_AUTH_TOKEN is not set: DEPLOY_VIA=argocd needs an Argo CD API token (argocd account generate-token)")
 	a.Insecure = v.boolean("ARGOCD_INSECURE")
 	if err := a.Validate(); err != nil {
 		// Names what is wrong (the app or project name); never the token.
 		v.fail(fmt.Errorf("ARGOCD_APP / ARGOCD_PROJECT: %w", err))
 	}
 	return a
-}
-
-// loadDelivery reads BOT_COMMAND_TIMEOUT, BOT_CHAT_QUEUE,
-// BOT_STRANGER_REPLY_EVERY and BOT_GROUP_LOGS.
-func (c *Config) loadDelivery(v *vars) {
-	c.Core.CommandTimeout = v.duration("BOT_COMMAND_TIMEOUT", chatops.DefaultCommandTimeout)
-	if c.Core.CommandTimeout < time.Second || c.Core.CommandTimeout > MaxCommandTimeout {
-		v.fail(fmt.Errorf("BOT_COMMAND_TIMEOUT must be from 1s to %s, got %q", MaxCommandTimeout, v.get("BOT_COMMAND_TIMEOUT")))
-	}
-	c.Delivery.ChatQueue = v.intIn("BOT_CHAT_QUEUE", DefaultChatQueue, 1, 1000)
-	c.Delivery.StrangerReplyEvery = v.duration("BOT_STRANGER_REPLY_EVERY", DefaultStrangerReplyEvery)
-	c.Core.GroupLogs = v.boolean("BOT_GROUP_LOGS")
 }
 
 // vars reads variables for Load, trimmed. It keeps the first error: later
@@ -256,10 +233,15 @@ func (v *vars) fail(err error) {
 	}
 }
 
-func (v *vars) oneOf(name, s string, accepted []string) {
-	if !slices.Contains(accepted, s) {
-		v.fail(fmt.Errorf("%s must be one of %s, got %q", name, strings.Join(accepted, ", "), s))
+// check fails with the message unless ok.
+func (v *vars) check(ok bool, format string, args ...any) {
+	if !ok {
+		v.fail(fmt.Errorf(format, args...))
 	}
+}
+
+func (v *vars) oneOf(name, s string, accepted []string) {
+	v.check(slices.Contains(accepted, s), "%s must be one of %s, got %q", name, strings.Join(accepted, ", "), s)
 }
 
 func (v *vars) userIDs(name string) []int64 {
@@ -270,9 +252,7 @@ func (v *vars) userIDs(name string) []int64 {
 			continue
 		}
 		id, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || id <= 0 {
-			v.fail(fmt.Errorf("%s must be comma-separated numeric Telegram user ids such as 123456789,987654321, got %q (usernames are not accepted: they can change hands)", name, f))
-		}
+		v.check(err == nil && id > 0, "%s must be comma-separated numeric Telegram user ids such as 123456789,987654321, got %q (usernames are not accepted: they can change hands)", name, f)
 		ids = append(ids, id)
 	}
 	return ids
@@ -284,9 +264,7 @@ func (v *vars) boolean(name string) bool {
 		return false
 	}
 	b, err := strconv.ParseBool(s)
-	if err != nil {
-		v.fail(fmt.Errorf("%s must be true or false, got %q", name, s))
-	}
+	v.check(err == nil, "%s must be true or false, got %q", name, s)
 	return b
 }
 
@@ -296,9 +274,7 @@ func (v *vars) intIn(name string, def, lo, hi int) int {
 		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		v.fail(fmt.Errorf("%s must be a whole number from %d to %d, got %q", name, lo, hi, s))
-	}
+	v.check(err == nil && n >= lo && n <= hi, "%s must be a whole number from %d to %d, got %q", name, lo, hi, s)
 	return n
 }
 
@@ -308,9 +284,7 @@ func (v *vars) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		v.fail(fmt.Errorf("%s must be a positive Go duration such as 2m or 90s, got %q", name, s))
-	}
+	v.check(err == nil && d > 0, "%s must be a positive Go duration such as 2m or 90s, got %q", name, s)
 	return d
 }
 
@@ -321,9 +295,7 @@ func (v *vars) cacheTTL() time.Duration {
 		return registry.DefaultCacheTTL
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		v.fail(fmt.Errorf("REGISTRY_CACHE_TTL must be a Go duration such as 30s or 2m (0s: list anew for every command), got %q", s))
-	}
+	v.check(err == nil, "REGISTRY_CACHE_TTL must be a Go duration such as 30s or 2m (0s: list anew for every command), got %q", s)
 	v.fail(registry.ValidateCacheTTL(d))
 	return d
 }

@@ -2,7 +2,6 @@ package botconfig
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,16 +25,13 @@ func (c *Config) loadConfirm(v *vars) {
 	if strings.TrimSpace(s) != "none" {
 		for _, f := range strings.Split(s, ",") {
 			f = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(f)), "/")
-			if !slices.Contains(accepted, f) {
-				v.fail(fmt.Errorf("BOT_CONFIRM must be none or comma-separated commands from %s, got %q in %q", strings.Join(accepted, ", "), f, s))
-			}
+			v.check(slices.Contains(accepted, f), "BOT_CONFIRM must be none or comma-separated commands from %s, got %q in %q", strings.Join(accepted, ", "), f, s)
 			if !slices.Contains(c.Core.Confirm, f) {
 				c.Core.Confirm = append(c.Core.Confirm, f)
 			}
 		}
 	}
 	c.Core.ConfirmTTL = v.duration("BOT_CONFIRM_TTL", chatops.DefaultConfirmTTL)
-	if c.Core.ConfirmTTL < MinConfirmTTL || c.Core.ConfirmTTL > MaxConfirmTTL {
-		v.fail(fmt.Errorf("BOT_CONFIRM_TTL must be from %s to %s, got %q", MinConfirmTTL, MaxConfirmTTL, v.get("BOT_CONFIRM_TTL")))
-	}
+	v.check(c.Core.ConfirmTTL >= MinConfirmTTL && c.Core.ConfirmTTL <= MaxConfirmTTL,
+		"BOT_CONFIRM_TTL must be from %s to %s, got %q", MinConfirmTTL, MaxConfirmTTL, v.get("BOT_CONFIRM_TTL"))
 }
