@@ -45,49 +45,42 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	exit := func(code int, prefix string, err error) {
+		log.Error(prefix + err.Error())
+		stop()
+		os.Exit(code)
+	}
 	if *demoMode {
 		err := demo.Run(ctx, demo.Options{Addr: *addr, Lang: os.Getenv("BOT_LANG"), Log: log, Out: os.Stdout})
 		var bad *demo.OptionError
 		switch {
 		case errors.As(err, &bad):
-			log.Error("configuration error: " + err.Error())
-			stop()
-			os.Exit(2)
+			exit(2, "configuration error: ", err)
 		case err != nil:
-			log.Error("demo: " + err.Error())
-			stop()
-			os.Exit(1)
+			exit(1, "demo: ", err)
 		}
 		return
 	}
 
 	cfg, log, err := setup(os.Getenv, os.Stderr)
 	if err != nil {
-		log.Error("configuration error: " + err.Error())
-		os.Exit(2)
+		exit(2, "configuration error: ", err)
 	}
-	if err := botapp.Run(ctx, cfg, log, botapp.Deps{}); err != nil {
-		var group *access.GroupError
-		if errors.As(err, &group) {
-			// CHATOPS_GROUP_ID names a group the bot cannot use.
-			log.Error("configuration error: " + err.Error())
-			stop()
-			os.Exit(2)
-		}
-		log.Error(err.Error())
-		stop()
-		os.Exit(1)
+	err = botapp.Run(ctx, cfg, log, botapp.Deps{})
+	var group *access.GroupError
+	switch {
+	case errors.As(err, &group): // CHATOPS_GROUP_ID names a group the bot cannot use
+		exit(2, "configuration error: ", err)
+	case err != nil:
+		exit(1, "", err)
 	}
 }
 
-// secretVars are the variables whose values never reach the log.
-var secretVars = []string{"TELEGRAM_BOT_TOKEN", "GITLAB_TOKEN", "REGISTRY_PASSWORD", "ARGOCD_AUTH_TOKEN"}
-
-// envSecrets are the secrets before the configuration is read: trimmed,
-// as the configuration will use them.
+// envSecrets are the values of the secret variables before the
+// configuration is read: trimmed, as the configuration will use them.
 func envSecrets(getenv func(string) string) []string {
 	var out []string
-	for _, k := range secretVars {
+	for _, k := range []string{"TELEGRAM_BOT_TOKEN", "GITLAB_TOKEN", "REGISTRY_PASSWORD", "ARGOCD_AUTH_TOKEN"} {
 		out = append(out, strings.TrimSpace(getenv(k)))
 	}
 	return out

@@ -36,15 +36,8 @@ var GroupRoles = []string{"operator", "viewer", "none"}
 
 // ParseRole reads a GroupRoles value; "none" is Stranger.
 func ParseRole(s string) (Role, bool) {
-	switch s {
-	case "operator":
-		return Operator, true
-	case "viewer":
-		return Viewer, true
-	case "none":
-		return Stranger, true
-	}
-	return Stranger, false
+	r, ok := map[string]Role{"operator": Operator, "viewer": Viewer, "none": Stranger}[s]
+	return r, ok
 }
 
 // How a role was decided (Decision.Via), for the audit log.

@@ -3,6 +3,7 @@
 package botapp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,13 +50,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 	}
-	ns := cfg.Namespace
-	if ns == "" {
-		ns = "default"
-		if podNS, ok := cluster.NamespaceFromServiceAccount(); ok {
-			ns = podNS
-		}
-	}
+	ns := cmp.Or(cfg.Namespace, podNamespace("default"))
 	kc := cluster.New(kube, cluster.Target{Namespace: ns, Deployment: cfg.Deployment, Container: cfg.Container})
 
 	reg := deps.Registry
@@ -105,14 +100,10 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		},
 	}
 	var elector *leader.Elector
+	var role func() string // /readyz's line about leadership, with leader election
 	if cfg.Leader.Enabled {
 		lc := cfg.Leader
-		if lc.Namespace == "" {
-			lc.Namespace = ns
-			if podNS, ok := cluster.NamespaceFromServiceAccount(); ok {
-				lc.Namespace = podNS
-			}
-		}
+		lc.Namespace = cmp.Or(lc.Namespace, podNamespace(ns))
 		// A leader that lost the Lease must be done within StopBound:
 		// running commands get half of it, the last confirmation a quarter.
 		pollOpts.ShutdownWait = lc.StopBound() / 2
@@ -120,6 +111,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 		// client-go's election logs through klog: into the JSON log.
 		klog.SetSlogLogger(log.With("component", "leaderelection"))
 		elector = leader.New(kube, lc, log, metrics.Leader)
+		role = elector.Status
 		metrics.EnableLeader()
 	}
 	var poller atomic.Pointer[tgbot.Poller]
@@ -149,7 +141,7 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 				return nil
 			},
 			Ready: func(ctx context.Context) error { return ready(ctx, bot, kc, core.Health()) },
-			Role:  role(elector),
+			Role:  role,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -180,24 +172,6 @@ func Run(ctx context.Context, cfg botconfig.Config, log *slog.Logger, deps Deps)
 	return err
 }
 
-// role is what /readyz says about leadership: nothing without leader
-// election, "leader", or "standby" with the leader last seen.
-func role(e *leader.Elector) func() string {
-	if e == nil {
-		return nil
-	}
-	return func() string {
-		if e.Leading() {
-			return fmt.Sprintf("leader (lease %s, replica %s)", e.Lease(), e.Identity())
-		}
-		holder := e.Holder()
-		if holder == "" {
-			holder = "none yet"
-		}
-		return fmt.Sprintf("standby (lease %s held by %s; replica %s does not poll)", e.Lease(), holder, e.Identity())
-	}
-}
-
 // newDeployer picks how /deploy and /set_replicas change the application.
 func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, error) {
 	if cfg.DeployVia != string(deploy.ArgoCD) {
@@ -214,12 +188,18 @@ func newDeployer(cfg botconfig.Config, kc *cluster.Client) (chatops.Deployer, er
 // /showcontainers, and Resolve, past the cache, for the digest /deploy pins.
 func newRegistry(cfg botconfig.Config, log *slog.Logger) (chatops.Registry, error) {
 	cfg.OCI.Logger, cfg.GitLab.Logger = log, log
-	switch cfg.Source {
-	case "oci":
+	if cfg.Source == "oci" {
 		return registry.NewOCI(cfg.OCI)
-	default:
-		return registry.NewGitLab(cfg.GitLab)
 	}
+	return registry.NewGitLab(cfg.GitLab)
+}
+
+// podNamespace is the namespace of the pod the bot runs in, or def.
+func podNamespace(def string) string {
+	if ns, ok := cluster.NamespaceFromServiceAccount(); ok {
+		return ns
+	}
+	return def
 }
 
 // ready checks Telegram and the Kubernetes API now, and reports the

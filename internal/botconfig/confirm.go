@@ -1,7 +1,7 @@
 package botconfig
 
 import (
-	"fmt"
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -18,31 +18,20 @@ const (
 
 // loadConfirm reads BOT_CONFIRM, the commands that ask first (or none),
 // and BOT_CONFIRM_TTL, how long the question is open.
-func (c *Config) loadConfirm(env func(string) string) error {
-	v := env("BOT_CONFIRM")
-	if v == "" {
-		v = DefaultConfirm
-	}
+func (c *Config) loadConfirm(v *vars) {
+	s := cmp.Or(v.get("BOT_CONFIRM"), DefaultConfirm)
 	accepted := chatops.ConfirmCommands()
 	c.Core.Confirm = nil
-	if strings.TrimSpace(v) != "none" {
-		for _, f := range strings.Split(v, ",") {
+	if strings.TrimSpace(s) != "none" {
+		for _, f := range strings.Split(s, ",") {
 			f = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(f)), "/")
-			if !slices.Contains(accepted, f) {
-				return fmt.Errorf("BOT_CONFIRM must be none or comma-separated commands from %s, got %q in %q", strings.Join(accepted, ", "), f, v)
-			}
+			v.check(slices.Contains(accepted, f), "BOT_CONFIRM must be none or comma-separated commands from %s, got %q in %q", strings.Join(accepted, ", "), f, s)
 			if !slices.Contains(c.Core.Confirm, f) {
 				c.Core.Confirm = append(c.Core.Confirm, f)
 			}
 		}
 	}
-	ttl := env("BOT_CONFIRM_TTL")
-	var err error
-	if c.Core.ConfirmTTL, err = duration("BOT_CONFIRM_TTL", ttl, chatops.DefaultConfirmTTL); err != nil {
-		return err
-	}
-	if c.Core.ConfirmTTL < MinConfirmTTL || c.Core.ConfirmTTL > MaxConfirmTTL {
-		return fmt.Errorf("BOT_CONFIRM_TTL must be from %s to %s, got %q", MinConfirmTTL, MaxConfirmTTL, ttl)
-	}
-	return nil
+	c.Core.ConfirmTTL = v.duration("BOT_CONFIRM_TTL", chatops.DefaultConfirmTTL)
+	v.check(c.Core.ConfirmTTL >= MinConfirmTTL && c.Core.ConfirmTTL <= MaxConfirmTTL,
+		"BOT_CONFIRM_TTL must be from %s to %s, got %q", MinConfirmTTL, MaxConfirmTTL, v.get("BOT_CONFIRM_TTL"))
 }

@@ -78,15 +78,26 @@ func track(h *Health, dep string, err error) error {
 	return &DependencyError{Dependency: dep, Err: err}
 }
 
-// trackAnswer is track for an error that is, or wraps, answer: the
+// callResult is one call's result on its way to the caller: tracked(call).as
+// records it in h and tags its error with its dependency.
+type callResult[T any] struct {
+	v   T
+	err error
+}
+
+func tracked[T any](v T, err error) callResult[T] { return callResult[T]{v, err} }
+
+func (r callResult[T]) as(h *Health, dep string) (T, error) { return r.v, track(h, dep, r.err) }
+
+// answered is as for a call whose error may be, or wrap, answer: the
 // dependency answered (no such node, say), so it counts as a success and
 // the error is returned as it is.
-func trackAnswer(h *Health, dep string, err, answer error) error {
-	if errors.Is(err, answer) {
+func (r callResult[T]) answered(h *Health, dep string, answer error) (T, error) {
+	if errors.Is(r.err, answer) {
 		h.observe(dep, nil)
-		return err
+		return r.v, r.err
 	}
-	return track(h, dep, err)
+	return r.as(h, dep)
 }
 
 // trackedCluster tags the cluster's errors as Kubernetes'.
@@ -96,28 +107,23 @@ type trackedCluster struct {
 }
 
 func (t trackedCluster) Nodes(ctx context.Context) ([]cluster.Node, error) {
-	n, err := t.c.Nodes(ctx)
-	return n, track(t.h, DepKubernetes, err)
+	return tracked(t.c.Nodes(ctx)).as(t.h, DepKubernetes)
 }
 
 func (t trackedCluster) SetSchedulable(ctx context.Context, node string, schedulable bool) (bool, error) {
-	changed, err := t.c.SetSchedulable(ctx, node, schedulable)
-	return changed, trackAnswer(t.h, DepKubernetes, err, cluster.ErrNodeNotFound)
+	return tracked(t.c.SetSchedulable(ctx, node, schedulable)).answered(t.h, DepKubernetes, cluster.ErrNodeNotFound)
 }
 
 func (t trackedCluster) Pods(ctx context.Context) ([]cluster.Pod, error) {
-	p, err := t.c.Pods(ctx)
-	return p, track(t.h, DepKubernetes, err)
+	return tracked(t.c.Pods(ctx)).as(t.h, DepKubernetes)
 }
 
 func (t trackedCluster) Logs(ctx context.Context, pod string, lines int64) ([]string, error) {
-	l, err := t.c.Logs(ctx, pod, lines)
-	return l, trackAnswer(t.h, DepKubernetes, err, cluster.ErrPodNotInDeployment)
+	return tracked(t.c.Logs(ctx, pod, lines)).answered(t.h, DepKubernetes, cluster.ErrPodNotInDeployment)
 }
 
 func (t trackedCluster) Deployment(ctx context.Context) (cluster.Deployment, error) {
-	d, err := t.c.Deployment(ctx)
-	return d, track(t.h, DepKubernetes, err)
+	return tracked(t.c.Deployment(ctx)).as(t.h, DepKubernetes)
 }
 
 // trackedRegistry tags the registry's errors.
@@ -127,13 +133,11 @@ type trackedRegistry struct {
 }
 
 func (t trackedRegistry) Tags(ctx context.Context) ([]registry.Tag, error) {
-	tags, err := t.r.Tags(ctx)
-	return tags, track(t.h, DepRegistry, err)
+	return tracked(t.r.Tags(ctx)).as(t.h, DepRegistry)
 }
 
 func (t trackedRegistry) Resolve(ctx context.Context, tag string) (registry.Tag, error) {
-	got, err := t.r.Resolve(ctx, tag)
-	return got, trackAnswer(t.h, DepRegistry, err, registry.ErrTagNotFound)
+	return tracked(t.r.Resolve(ctx, tag)).answered(t.h, DepRegistry, registry.ErrTagNotFound)
 }
 
 // trackedDeployer tags the deployer's errors: reads go to Kubernetes, the
@@ -156,9 +160,8 @@ func (t trackedDeployer) Mode() deploy.Mode { return t.d.Mode() }
 
 func (t trackedDeployer) Current(ctx context.Context) (string, int32, error) {
 	img, n, err := t.d.Current(ctx)
-	var managed *deploy.ArgoManagedError
-	if errors.As(err, &managed) {
-		t.h.observe(DepKubernetes, nil)
+	if managed := (*deploy.ArgoManagedError)(nil); errors.As(err, &managed) {
+		t.h.observe(DepKubernetes, nil) // Kubernetes answered
 		return img, n, err
 	}
 	return img, n, track(t.h, DepKubernetes, err)
@@ -183,8 +186,7 @@ func (t trackedDeployer) Wait(ctx context.Context, image string, report func(dep
 }
 
 func (t trackedDeployer) History(ctx context.Context, limit int) ([]deploy.Rollout, error) {
-	h, err := t.d.History(ctx, limit)
-	return h, track(t.h, t.change, err)
+	return tracked(t.d.History(ctx, limit)).as(t.h, t.change)
 }
 
 func (t trackedDeployer) Previous(ctx context.Context) (string, deploy.Rollout, bool, error) {

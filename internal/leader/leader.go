@@ -14,6 +14,7 @@
 package leader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,11 +105,14 @@ func (e *Elector) Leading() bool { return e.leading.Load() }
 // Holder is the identity of the leader last seen ("" when unknown).
 func (e *Elector) Holder() string { return *e.holder.Load() }
 
-// Identity is this replica's name.
-func (e *Elector) Identity() string { return e.cfg.Identity }
-
-// Lease is the Lease's name.
-func (e *Elector) Lease() string { return e.cfg.Lease }
+// Status is a line for /readyz: "leader …", or "standby …" with the leader
+// last seen.
+func (e *Elector) Status() string {
+	if e.Leading() {
+		return fmt.Sprintf("leader (lease %s, replica %s)", e.cfg.Lease, e.cfg.Identity)
+	}
+	return fmt.Sprintf("standby (lease %s held by %s; replica %s does not poll)", e.cfg.Lease, cmp.Or(e.Holder(), "none yet"), e.cfg.Identity)
+}
 
 // Run campaigns until ctx ends, calling lead while this replica leads. It
 // returns nil when ctx ended, or lead's error: a lead that fails is not

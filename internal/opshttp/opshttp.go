@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ type Metrics struct {
 	apiErrors *prometheus.CounterVec
 	leader    prometheus.Gauge
 	changes   *prometheus.CounterVec
-	known     map[string]bool // command labels allowed; nil: any
+	known     []string // command labels allowed; none: any
 }
 
 // NewMetrics registers the bot's metrics and the Go runtime's. commands,
@@ -47,6 +48,7 @@ func NewMetrics(commands ...string) *Metrics {
 			Name: "derrick_bot_telegram_api_errors_total",
 			Help: "Failed Telegram Bot API calls, by method and error code (network for transport faults).",
 		}, []string{"method", "code"}),
+		known: slices.Clone(commands),
 	}
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "derrick_bot_leader",
@@ -56,12 +58,6 @@ func NewMetrics(commands ...string) *Metrics {
 		Name: "derrick_bot_leadership_changes_total",
 		Help: "Times this replica became (acquired) or stopped being (lost) the leader.",
 	}, []string{"change"})
-	if len(commands) > 0 {
-		m.known = map[string]bool{}
-		for _, c := range commands {
-			m.known[c] = true
-		}
-	}
 	m.reg.MustRegister(m.commands, m.duration, m.apiErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -73,7 +69,7 @@ func (m *Metrics) Command(command, outcome string, d time.Duration) {
 	switch {
 	case command == "":
 		command = "none"
-	case m.known != nil && !m.known[command]:
+	case len(m.known) > 0 && !slices.Contains(m.known, command):
 		command = "unknown"
 	}
 	m.commands.WithLabelValues(command, outcome).Inc()
@@ -91,13 +87,12 @@ func (m *Metrics) EnableLeader() {
 // Leader records that this replica became (true) or stopped being the
 // leader.
 func (m *Metrics) Leader(leading bool) {
+	change, v := "lost", 0.0
 	if leading {
-		m.leader.Set(1)
-		m.changes.WithLabelValues("acquired").Inc()
-		return
+		change, v = "acquired", 1
 	}
-	m.leader.Set(0)
-	m.changes.WithLabelValues("lost").Inc()
+	m.leader.Set(v)
+	m.changes.WithLabelValues(change).Inc()
 }
 
 // APIError records a failed Bot API call; code 0 is a network fault.
@@ -167,15 +162,13 @@ func CheckAll(ctx context.Context, probes ...Probe) error {
 	errs := make([]error, len(probes))
 	var wg sync.WaitGroup
 	for i, p := range probes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
 			if err := p.Check(pctx); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", p.Name, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
