@@ -1,6 +1,7 @@
 package chatops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -204,17 +205,30 @@ func (c *Core) deploy(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	return Result{}, &Change{
 		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + shown + ", " + esc(c.t.Pods(replicas)),
 		Apply: func(ctx context.Context) Result {
-			if err := c.deployer.SetImage(ctx, image, "/deploy "+version+" by "+displayName(cc.in)); err != nil {
-				return c.announced(cc.in, announce, c.fail(ctx, cc, "deploy", err))
-			}
-			res := say(OutcomeOK, fmt.Sprintf(c.t.DeployStart, shown, esc(c.name)))
-			// Announced when the rollout ends.
-			res.Follow = func(ctx context.Context, msg Message) Announcement {
-				return c.follow(ctx, cc, msg, image, announce, change{version: versionOf(image)})
-			}
-			return res
+			return c.setImage(ctx, cc, "deploy", image, causeDeploy, announce, fmt.Sprintf(c.t.DeployStart, shown, esc(c.name)))
 		},
 	}
+}
+
+// Change-causes the bot writes, "<verb><tag> by <user>": causeOf reads
+// them back.
+const (
+	causeDeploy   = "/deploy "
+	causeRollback = "/rollback to "
+)
+
+// setImage is the Apply of /deploy and /rollback: it sets image with the
+// change-cause verb + its tag + " by " + the user, answers start, and
+// follows the rollout, announced as what when it ends.
+func (c *Core) setImage(ctx context.Context, cc cmdCtx, name, image, verb, what, start string) Result {
+	if err := c.deployer.SetImage(ctx, image, verb+cmp.Or(imageTag(image), image)+" by "+displayName(cc.in)); err != nil {
+		return c.announced(cc.in, what, c.fail(ctx, cc, name, err))
+	}
+	res := say(OutcomeOK, start)
+	res.Follow = func(ctx context.Context, msg Message) Announcement {
+		return c.follow(ctx, cc, msg, image, what, change{version: versionOf(image)})
+	}
+	return res
 }
 
 // unknownTag answers a /deploy of a tag the registry does not have with

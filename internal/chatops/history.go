@@ -45,7 +45,7 @@ func shortDigest(digest string) string {
 // the bot's form ("/deploy T by …", "/rollback to T by …") therefore counts
 // only for a rollout of T; another tool's cause is shown as it is.
 func causeOf(r deploy.Rollout) string {
-	for _, prefix := range []string{"/deploy ", "/rollback to "} {
+	for _, prefix := range []string{causeDeploy, causeRollback} {
 		rest, ok := strings.CutPrefix(r.Cause, prefix)
 		if version, _, named := strings.Cut(rest, " by "); ok && named && r.Image != "" &&
 			version != cmp.Or(imageTag(r.Image), r.Image) {
@@ -88,14 +88,8 @@ func (c *Core) rollback(ctx context.Context, cc cmdCtx) (Result, *Change) {
 	return Result{}, &Change{
 		Summary: esc(c.name) + ": " + esc(versionOf(current)) + " → " + esc(to),
 		Apply: func(ctx context.Context) Result {
-			if err := c.deployer.SetImage(ctx, prev.Image, "/rollback to "+cmp.Or(imageTag(prev.Image), prev.Image)+" by "+displayName(cc.in)); err != nil {
-				return c.announced(cc.in, what, c.fail(ctx, cc, "rollback", err))
-			}
-			res := say(OutcomeOK, fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(versionOf(current)), esc(to)))
-			res.Follow = func(ctx context.Context, msg Message) Announcement {
-				return c.follow(ctx, cc, msg, prev.Image, what, change{version: to})
-			}
-			return res
+			return c.setImage(ctx, cc, "rollback", prev.Image, causeRollback, what,
+				fmt.Sprintf(c.t.RollbackStart, esc(c.name), esc(versionOf(current)), esc(to)))
 		},
 	}
 }

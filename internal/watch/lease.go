@@ -59,15 +59,11 @@ type LeaseGate struct {
 	now      func() time.Time
 }
 
-// OpenLeaseGate returns the gate on Lease namespace/name of the API server
-// of kubeconfig ("" = the pod's ServiceAccount) for this replica's
+// LeaseGate returns the gate on Lease name in the store's namespace, read
+// over the store's connection to the API server, for this replica's
 // identity (POD_NAME). It makes no request.
-func OpenLeaseGate(kubeconfig, namespace, name, identity string) (*LeaseGate, error) {
-	api, err := newKubeAPI(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	return newLeaseGate(kubeLeases{api: api, namespace: namespace, name: name}, namespace, name, identity), nil
+func (c *ConfigMapStore) LeaseGate(name, identity string) *LeaseGate {
+	return newLeaseGate(kubeLeases{api: c.api, namespace: c.namespace, name: name}, c.namespace, name, identity)
 }
 
 func newLeaseGate(l leaseGetter, namespace, name, identity string) *LeaseGate {

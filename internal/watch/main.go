@@ -98,12 +98,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	w := New(cfg, gl, newSender(cfg.Notify, m, defaultBackoff), store, state, m, log)
 	if cfg.Lease != "" {
-		gate, err := OpenLeaseGate(cfg.Kubeconfig, cfg.Namespace, cfg.Lease, cfg.Identity)
-		if err != nil {
-			log.Error("configuration error: " + err.Error())
-			return ExitConfig
-		}
-		w.WithGate(gate)
+		w.WithGate(store.LeaseGate(cfg.Lease, cfg.Identity))
 	} else {
 		m.leading.Set(1)
 	}

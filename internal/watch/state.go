@@ -185,6 +185,7 @@ var (
 // name only (get and update: all the chart's RBAC allows).
 type ConfigMapStore struct {
 	cms       configMaps
+	api       *kubeAPI // the connection cms uses; nil in unit tests
 	namespace string
 	name      string
 	last      configMap // as last read or written, for its resourceVersion
@@ -202,7 +203,9 @@ func OpenConfigMapStore(kubeconfig, namespace, name string) (*ConfigMapStore, er
 	if namespace == "" {
 		return nil, errors.New("WATCH_NAMESPACE is not set and neither the pod nor the kubeconfig context names one: name the namespace of WATCH_STATE_CONFIGMAP")
 	}
-	return newStore(kubeConfigMaps{api: api, namespace: namespace, name: name}, namespace, name), nil
+	s := newStore(kubeConfigMaps{api: api, namespace: namespace, name: name}, namespace, name)
+	s.api = api
+	return s, nil
 }
 
 func newStore(cms configMaps, namespace, name string) *ConfigMapStore {
