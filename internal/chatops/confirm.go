@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -165,14 +166,7 @@ func pressKind(data string) string {
 }
 
 // asks reports whether command name asks for a confirmation.
-func (c *Core) asks(name string) bool {
-	for _, n := range c.cfg.Confirm {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
+func (c *Core) asks(name string) bool { return slices.Contains(c.cfg.Confirm, name) }
 
 // ask opens a request for the change summary of command name and returns
 // the question with its buttons; format is the question's (Ask, Changed).
